@@ -1,0 +1,11 @@
+//! API keys: how secrets look and are hashed, and who a request is.
+
+pub mod api_key;
+pub mod issue;
+pub mod key_usage;
+pub mod principal;
+
+pub use api_key::{ApiKeySecret, KeyHash};
+pub use issue::issue_key;
+pub use key_usage::KeyUsage;
+pub use principal::Principal;

@@ -1,0 +1,81 @@
+//! The authenticated caller, extracted from `X-API-KEY`, `Authorization: Bearer` or
+//! `X-SBG-Auth-Token`. Every failure is the same 401, so a caller cannot tell a revoked
+//! key from one that never existed.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::HeaderMap;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use uuid::Uuid;
+
+use super::KeyHash;
+use crate::db;
+use crate::domain::Scope;
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub user_id: String,
+    pub scopes: Vec<Scope>,
+}
+
+impl Principal {
+    /// 403 unless the key carries `scope`.
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(scope))
+        }
+    }
+}
+
+fn presented_secret(headers: &HeaderMap) -> Option<&str> {
+    if let Some(value) = headers.get("x-api-key") {
+        return value.to_str().ok().map(str::trim);
+    }
+    if let Some(value) = headers.get("authorization") {
+        let value = value.to_str().ok()?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
+    }
+    headers
+        .get("x-sbg-auth-token")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+}
+
+async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
+    let hash = presented_secret(request.headers())
+        .and_then(KeyHash::of_presented)
+        .ok_or(ApiError::Unauthorized)?;
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .expect("AppState is registered at startup");
+    let key = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes())
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let scopes = key.scopes.iter().filter_map(|s| s.parse().ok()).collect();
+    let principal = Principal {
+        key_id: key.key_id,
+        user_id: key.user_id,
+        scopes,
+    };
+    state.key_usage.record(principal.key_id);
+    // The request log reads who made the request from here.
+    request.extensions_mut().insert(principal.clone());
+    Ok(principal)
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(request.clone()))
+    }
+}

@@ -1,0 +1,111 @@
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use super::DbResult;
+
+/// What a request is allowed to do once its key checked out.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ActiveKey {
+    pub key_id: Uuid,
+    pub user_id: String,
+    pub scopes: Vec<String>,
+}
+
+/// A key as lists show it: never the secret, never the hash.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub key_id: Uuid,
+    pub user_id: String,
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+pub struct NewKey<'a> {
+    pub key_id: Uuid,
+    pub user_id: &'a str,
+    pub prefix: &'a str,
+    pub key_hash: &'a [u8],
+    pub name: &'a str,
+    pub scopes: &'a [String],
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert(db: impl PgExecutor<'_>, key: &NewKey<'_>) -> DbResult<KeyRecord> {
+    let record = sqlx::query_as(
+        "INSERT INTO api_keys (key_id, user_id, prefix, key_hash, name, scopes, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         RETURNING key_id, user_id, prefix, name, scopes, created_at, expires_at, revoked_at,
+                   last_used_at",
+    )
+    .bind(key.key_id)
+    .bind(key.user_id)
+    .bind(key.prefix)
+    .bind(key.key_hash)
+    .bind(key.name)
+    .bind(key.scopes)
+    .bind(key.expires_at)
+    .fetch_one(db)
+    .await?;
+    Ok(record)
+}
+
+/// The key with this hash, if it is neither revoked nor expired.
+pub async fn find_active_by_hash(pool: &PgPool, key_hash: &[u8]) -> DbResult<Option<ActiveKey>> {
+    let key = sqlx::query_as(
+        "SELECT key_id, user_id, scopes FROM api_keys
+         WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(key_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(key)
+}
+
+/// Records use at most once a minute per key, so authentication is not a write per request.
+pub async fn touch_last_used(pool: &PgPool, key_id: Uuid) -> DbResult<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = now()
+         WHERE key_id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
+    )
+    .bind(key_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub async fn list(pool: &PgPool, user_id: Option<&str>) -> DbResult<Vec<KeyRecord>> {
+    let keys = sqlx::query_as(
+        "SELECT key_id, user_id, prefix, name, scopes, created_at, expires_at, revoked_at,
+                last_used_at
+         FROM api_keys WHERE $1::text IS NULL OR user_id = $1
+         ORDER BY user_id, created_at",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(keys)
+}
+
+/// Revokes the key; `false` if there is no such key (or it was already revoked).
+pub async fn revoke(pool: &PgPool, key_id: Uuid) -> DbResult<bool> {
+    let result = sqlx::query(
+        "UPDATE api_keys SET revoked_at = now() WHERE key_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(key_id)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn count(pool: &PgPool) -> DbResult<i64> {
+    let count = sqlx::query_scalar("SELECT count(*) FROM api_keys")
+        .fetch_one(pool)
+        .await?;
+    Ok(count)
+}

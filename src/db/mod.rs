@@ -1,0 +1,94 @@
+//! SQL, and only SQL. Every query binds its parameters.
+
+pub mod api_keys;
+pub mod data_entries;
+pub mod physical_samples;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Errors of the database layer, sorted by what the caller can do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached right now; retrying later may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A merged metadata document would break a limit (raised by `metadata_within_limits`).
+    #[error("{message}")]
+    MetadataLimit { code: &'static str, message: String },
+    #[error(transparent)]
+    Other(sqlx::Error),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                DbError::Unavailable(error)
+            }
+            sqlx::Error::Database(db) => match db.code().as_deref() {
+                Some("LC001") => DbError::MetadataLimit {
+                    code: "too_many_keys",
+                    message: db.message().to_owned(),
+                },
+                Some("LC002") => DbError::MetadataLimit {
+                    code: "metadata_too_large",
+                    message: db.message().to_owned(),
+                },
+                // admin_shutdown, cannot_connect_now, too_many_connections
+                Some("57P01" | "57P03" | "53300") => DbError::Unavailable(error),
+                _ => DbError::Other(error),
+            },
+            _ => DbError::Other(error),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// A pool that connects lazily, so the service starts (and answers 503) while the
+/// database is down, and waits a bounded time for a connection.
+pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options)
+}
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// How many migrations the database has successfully applied.
+pub async fn applied_migrations(pool: &PgPool) -> DbResult<i64> {
+    let applied = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await?;
+    Ok(applied)
+}
+
+/// Creates `name` on the server `maintenance` points at, unless it exists.
+pub async fn create_database_if_missing(maintenance: PgConnectOptions, name: &str) -> DbResult<()> {
+    use sqlx::Connection;
+    let mut connection = sqlx::PgConnection::connect_with(&maintenance).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut connection)
+            .await?;
+    if !exists {
+        // Identifiers cannot be bound; quote it as PostgreSQL's quote_ident would.
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {quoted}")))
+            .execute(&mut connection)
+            .await?;
+    }
+    connection.close().await?;
+    Ok(())
+}

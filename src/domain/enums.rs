@@ -1,0 +1,167 @@
+//! Closed sets of values. Each is checked here (a clear 422 listing the allowed values) and
+//! again by PostgreSQL (an enum type or CHECK), so no writer can store anything else.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ();
+
+            fn from_str(text: &str) -> Result<Self, ()> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// What instrument or technique produced the raw data.
+    #[derive(sqlx::Type)]
+    #[sqlx(type_name = "char_source_type", rename_all = "snake_case")]
+    pub enum CharSourceType {
+        RheedVideo => "rheed_video",
+        Xps => "xps",
+        Sem => "sem",
+        Metrology => "metrology",
+        Optical => "optical",
+        Raman => "raman",
+        Photoluminescence => "photoluminescence",
+        Ellipsometry => "ellipsometry",
+        Sims => "sims",
+        Oes => "oes",
+        Xrd => "xrd",
+        Afm => "afm",
+    }
+}
+
+text_enum! {
+    /// Where the entry's processing pipeline is.
+    #[derive(sqlx::Type)]
+    #[sqlx(type_name = "pipeline_status", rename_all = "snake_case")]
+    pub enum PipelineStatus {
+        Success => "success",
+        Pending => "pending",
+        Error => "error",
+        Running => "running",
+    }
+}
+
+text_enum! {
+    /// What an API key may do: `read` for GET, `write` for changes, `admin` for other users' keys.
+    pub enum Scope {
+        Read => "read",
+        Write => "write",
+        Admin => "admin",
+    }
+}
+
+impl Default for PipelineStatus {
+    fn default() -> Self {
+        Self::Pending
+    }
+}
+
+impl CharSourceType {
+    /// The Atomscale SDK sends legacy names for two types (`metrology` as `tool_state`,
+    /// the RHEED variants as `rheed`); search accepts them.
+    pub fn from_search_alias(text: &str) -> Option<Self> {
+        match text {
+            "tool_state" => Some(Self::Metrology),
+            "rheed" | "rheed_stationary" | "rheed_rotating" => Some(Self::RheedVideo),
+            other => other.parse().ok(),
+        }
+    }
+}
+
+impl Scope {
+    /// Parses `read,write` (commas and/or spaces); duplicates collapse.
+    pub fn parse_list(text: &str) -> Result<Vec<Scope>, String> {
+        let mut scopes = Vec::new();
+        for name in text.split([',', ' ']).filter(|s| !s.is_empty()) {
+            let scope: Scope = name.parse().map_err(|()| {
+                format!(
+                    "unknown scope '{name}'; allowed: {}",
+                    Scope::NAMES.join(", ")
+                )
+            })?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            return Err("at least one scope is required".into());
+        }
+        Ok(scopes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_serde_and_from_str() {
+        for value in CharSourceType::ALL {
+            let json = serde_json::to_value(value).unwrap();
+            assert_eq!(json, value.as_str());
+            assert_eq!(value.as_str().parse::<CharSourceType>(), Ok(*value));
+        }
+        assert_eq!(PipelineStatus::default(), PipelineStatus::Pending);
+    }
+
+    #[test]
+    fn search_aliases_map_to_current_names() {
+        assert_eq!(
+            CharSourceType::from_search_alias("tool_state"),
+            Some(CharSourceType::Metrology)
+        );
+        assert_eq!(
+            CharSourceType::from_search_alias("rheed"),
+            Some(CharSourceType::RheedVideo)
+        );
+        assert_eq!(CharSourceType::from_search_alias("nope"), None);
+    }
+
+    #[test]
+    fn scope_lists_reject_unknown_names() {
+        assert_eq!(
+            Scope::parse_list("read,write"),
+            Ok(vec![Scope::Read, Scope::Write])
+        );
+        assert!(Scope::parse_list("read,root").is_err());
+        assert!(Scope::parse_list("").is_err());
+    }
+}

@@ -1,0 +1,60 @@
+use serde::Serialize;
+
+/// One thing wrong with one field of a request. Becomes an item of the problem's `errors`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    /// Stable machine code (`invalid_enum_value`, `unknown_field`, ...).
+    #[serde(skip)]
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_values: Option<Vec<&'static str>>,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            code,
+            message: message.into(),
+            allowed_values: None,
+        }
+    }
+
+    pub fn unknown_field(field: &str, known: &[&str]) -> Self {
+        Self::new(
+            field,
+            "unknown_field",
+            format!("unknown field '{field}'; known fields: {}", known.join(", ")),
+        )
+    }
+
+    pub fn invalid_type(field: &str, expected: &str) -> Self {
+        Self::new(field, "invalid_type", format!("'{field}' must be {expected}"))
+    }
+
+    pub fn invalid_value(field: &str, message: impl Into<String>) -> Self {
+        Self::new(field, "invalid_value", message)
+    }
+
+    pub fn required(field: &str) -> Self {
+        Self::new(field, "missing_field", format!("'{field}' is required"))
+    }
+
+    pub fn not_nullable(field: &str) -> Self {
+        Self::new(
+            field,
+            "null_not_allowed",
+            format!("'{field}' is required and cannot be null"),
+        )
+    }
+
+    pub fn read_only(field: &str) -> Self {
+        Self::new(
+            field,
+            "read_only_field",
+            format!("'{field}' is set by the server and cannot be changed"),
+        )
+    }
+}

@@ -1,0 +1,21 @@
+//! Types and rules of the catalogue. No I/O: everything here is checked once, at the edge,
+//! and the rest of the service works with values that are already valid.
+
+pub mod data_entry;
+pub mod enums;
+pub mod field_error;
+pub mod fields;
+pub mod metadata;
+pub mod patch;
+pub mod physical_sample;
+pub mod search;
+pub mod timestamp;
+
+pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};
+pub use enums::{CharSourceType, PipelineStatus, Scope};
+pub use field_error::FieldError;
+pub use fields::FieldSelection;
+pub use metadata::{MetadataLimits, MetadataPatch};
+pub use patch::Patch;
+pub use physical_sample::{NewPhysicalSample, PhysicalSample};
+pub use search::{SearchQuery, SortKey};

@@ -1,0 +1,349 @@
+//! `GET /data_entries`: the Atomscale SDK's search parameters plus metadata filters,
+//! paging (`limit`, keyset `cursor`) and ordering.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{CharSourceType, FieldError, PipelineStatus, timestamp};
+
+pub const DEFAULT_LIMIT: i64 = 1000;
+pub const MAX_LIMIT: i64 = 10_000;
+
+/// The column results are ordered by; `data_id` breaks ties so the order is total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortKey {
+    UploadDatetime,
+    LastUpdated,
+}
+
+impl SortKey {
+    pub fn column(self) -> &'static str {
+        match self {
+            SortKey::UploadDatetime => "upload_datetime",
+            SortKey::LastUpdated => "last_updated",
+        }
+    }
+}
+
+/// Where the previous page ended: the sort value and id of its last row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    #[serde(rename = "k")]
+    pub key: SortKey,
+    #[serde(rename = "d")]
+    pub descending: bool,
+    #[serde(rename = "v")]
+    pub after_value: DateTime<Utc>,
+    #[serde(rename = "i")]
+    pub after_id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub data_ids: Vec<Uuid>,
+    pub physical_sample_ids: Vec<Uuid>,
+    /// Each keyword must appear (case-insensitively) in the name, type or status.
+    pub keywords: Vec<String>,
+    pub data_type: Option<CharSourceType>,
+    pub status: Option<PipelineStatus>,
+    pub upload_min: Option<DateTime<Utc>>,
+    pub upload_max: Option<DateTime<Utc>>,
+    pub updated_min: Option<DateTime<Utc>>,
+    pub updated_max: Option<DateTime<Utc>>,
+    /// `metadata.<key>=<value>`: the top-level key's value, as text, equals the value.
+    pub metadata: Vec<(String, String)>,
+    pub limit: i64,
+    pub sort: SortKey,
+    pub descending: bool,
+    pub cursor: Option<Cursor>,
+}
+
+impl Default for SearchQuery {
+    fn default() -> Self {
+        Self {
+            data_ids: Vec::new(),
+            physical_sample_ids: Vec::new(),
+            keywords: Vec::new(),
+            data_type: None,
+            status: None,
+            upload_min: None,
+            upload_max: None,
+            updated_min: None,
+            updated_max: None,
+            metadata: Vec::new(),
+            limit: DEFAULT_LIMIT,
+            sort: SortKey::UploadDatetime,
+            descending: false,
+            cursor: None,
+        }
+    }
+}
+
+/// Parameters the SDK sends that labcat has nothing to filter on yet.
+const ACCEPTED_AND_IGNORED: &[&str] = &[
+    "include_organization_data",
+    "project_ids",
+    "growth_length_min",
+    "growth_length_max",
+    "fields",
+];
+
+impl SearchQuery {
+    /// Parses decoded query pairs; repeated keys accumulate.
+    pub fn parse<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, Vec<FieldError>> {
+        let mut query = Self::default();
+        let mut errors = Vec::new();
+        let mut cursor_text = None;
+        for (name, value) in pairs {
+            if let Err(error) = query.apply(name, value, &mut cursor_text) {
+                errors.push(error);
+            }
+        }
+        if let Some(text) = cursor_text {
+            match Cursor::decode(text) {
+                Some(cursor) if cursor.key == query.sort && cursor.descending == query.descending => {
+                    query.cursor = Some(cursor)
+                }
+                Some(_) => errors.push(FieldError::invalid_value(
+                    "cursor",
+                    "this cursor belongs to a different 'order_by'",
+                )),
+                None => errors.push(FieldError::invalid_value(
+                    "cursor",
+                    "'cursor' is not a cursor this server issued",
+                )),
+            }
+        }
+        if errors.is_empty() {
+            Ok(query)
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn apply<'a>(
+        &mut self,
+        name: &str,
+        value: &'a str,
+        cursor_text: &mut Option<&'a str>,
+    ) -> Result<(), FieldError> {
+        if let Some(key) = name.strip_prefix("metadata.") {
+            if key.is_empty() || key.contains('\0') || value.contains('\0') {
+                return Err(FieldError::invalid_value(
+                    name,
+                    "metadata filters need a key and contain no NUL",
+                ));
+            }
+            self.metadata.push((key.to_owned(), value.to_owned()));
+            return Ok(());
+        }
+        match name {
+            "data_ids" | "data_id" => self.data_ids.extend(parse_uuids(name, value)?),
+            "physical_sample_ids" | "physical_sample_id" => {
+                self.physical_sample_ids.extend(parse_uuids(name, value)?)
+            }
+            "keywords" => {
+                if value.contains('\0') {
+                    return Err(FieldError::invalid_value(name, "keywords contain a NUL"));
+                }
+                self.keywords
+                    .extend(value.split_whitespace().map(str::to_owned))
+            }
+            "data_type" => {
+                self.data_type = match value {
+                    "all" | "" => None,
+                    other => Some(CharSourceType::from_search_alias(other).ok_or_else(|| {
+                        enum_error(name, other, CharSourceType::NAMES)
+                    })?),
+                }
+            }
+            "status" => {
+                self.status = match value {
+                    "all" | "" => None,
+                    other => Some(
+                        other
+                            .parse()
+                            .map_err(|()| enum_error(name, other, PipelineStatus::NAMES))?,
+                    ),
+                }
+            }
+            "upload_datetime_min" => self.upload_min = Some(parse_time(name, value)?),
+            "upload_datetime_max" => self.upload_max = Some(parse_time(name, value)?),
+            // Older SDKs send last_accessed_datetime_*; they mean the same column.
+            "last_updated_min" | "last_accessed_datetime_min" => {
+                self.updated_min = Some(parse_time(name, value)?)
+            }
+            "last_updated_max" | "last_accessed_datetime_max" => {
+                self.updated_max = Some(parse_time(name, value)?)
+            }
+            "limit" => {
+                self.limit = value
+                    .parse()
+                    .ok()
+                    .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+                    .ok_or_else(|| {
+                        FieldError::invalid_value(
+                            name,
+                            format!("'limit' must be an integer from 1 to {MAX_LIMIT}"),
+                        )
+                    })?
+            }
+            "cursor" => *cursor_text = Some(value),
+            "order_by" => {
+                let (descending, column) = match value.strip_prefix('-') {
+                    Some(column) => (true, column),
+                    None => (false, value),
+                };
+                self.descending = descending;
+                self.sort = match column {
+                    "upload_datetime" => SortKey::UploadDatetime,
+                    "last_updated" => SortKey::LastUpdated,
+                    _ => {
+                        return Err(FieldError {
+                            allowed_values: Some(vec![
+                                "upload_datetime",
+                                "-upload_datetime",
+                                "last_updated",
+                                "-last_updated",
+                            ]),
+                            ..FieldError::new(
+                                name,
+                                "invalid_enum_value",
+                                format!("cannot order by '{value}'"),
+                            )
+                        });
+                    }
+                }
+            }
+            _ if ACCEPTED_AND_IGNORED.contains(&name) => {}
+            _ => {
+                return Err(FieldError::new(
+                    name,
+                    "unknown_parameter",
+                    format!("unknown query parameter '{name}'"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_uuids(name: &str, value: &str) -> Result<Vec<Uuid>, FieldError> {
+    value
+        .split(',')
+        .filter(|part| !part.trim().is_empty())
+        .map(|part| {
+            Uuid::parse_str(part.trim()).map_err(|_| {
+                FieldError::invalid_value(name, format!("'{part}' in '{name}' is not a UUID"))
+            })
+        })
+        .collect()
+}
+
+fn parse_time(name: &str, value: &str) -> Result<DateTime<Utc>, FieldError> {
+    timestamp::parse(value).ok_or_else(|| {
+        FieldError::invalid_value(
+            name,
+            format!("'{name}' must be RFC 3339 or 'YYYY-MM-DD HH:MM:SS'"),
+        )
+    })
+}
+
+fn enum_error(name: &str, value: &str, allowed: &'static [&'static str]) -> FieldError {
+    FieldError {
+        allowed_values: Some(allowed.to_vec()),
+        ..FieldError::new(
+            name,
+            "invalid_enum_value",
+            format!(
+                "'{value}' is not a valid '{name}'; allowed values: all, {}",
+                allowed.join(", ")
+            ),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_the_atomscale_sdk_sends() {
+        let query = SearchQuery::parse([
+            ("keywords", "GaN"),
+            ("include_organization_data", "True"),
+            ("data_type", "tool_state"),
+            ("status", "all"),
+            ("upload_datetime_min", "2025-01-01 00:00:00"),
+        ])
+        .unwrap();
+        assert_eq!(query.keywords, vec!["GaN"]);
+        assert_eq!(query.data_type, Some(CharSourceType::Metrology));
+        assert_eq!(query.status, None);
+        assert!(query.upload_min.is_some());
+    }
+
+    #[test]
+    fn repeated_ids_accumulate_and_bad_ones_are_named() {
+        let a = "11111111-1111-1111-1111-111111111111";
+        let b = "22222222-2222-2222-2222-222222222222";
+        let query = SearchQuery::parse([("data_ids", a), ("data_ids", b)]).unwrap();
+        assert_eq!(query.data_ids.len(), 2);
+        let errors = SearchQuery::parse([("data_ids", "nope")]).unwrap_err();
+        assert_eq!(errors[0].field, "data_ids");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_must_match_the_order() {
+        let cursor = Cursor {
+            key: SortKey::UploadDatetime,
+            descending: false,
+            after_value: Utc::now(),
+            after_id: Uuid::new_v4(),
+        };
+        let encoded = cursor.encode();
+        let query = SearchQuery::parse([("cursor", encoded.as_str())]).unwrap();
+        assert_eq!(query.cursor, Some(cursor));
+        assert!(SearchQuery::parse([("cursor", encoded.as_str()), ("order_by", "-last_updated")]).is_err());
+        assert!(SearchQuery::parse([("cursor", "garbage")]).is_err());
+    }
+}
+
+/// The JSON values a `metadata.<key>=<value>` filter matches: the value as a string, and
+/// also as the number, boolean or null it spells. Each becomes one containment (`@>`)
+/// test, which the GIN index on `metadata` answers.
+pub fn metadata_filter_documents(key: &str, value: &str) -> Vec<serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut candidates = vec![Value::String(value.to_owned())];
+    match value {
+        "true" => candidates.push(Value::Bool(true)),
+        "false" => candidates.push(Value::Bool(false)),
+        "null" => candidates.push(Value::Null),
+        _ => {
+            if let Ok(number @ Value::Number(_)) = serde_json::from_str::<Value>(value) {
+                candidates.push(number);
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|candidate| json!({ key: candidate }))
+        .collect()
+}

@@ -1,0 +1,199 @@
+//! The one place where errors become HTTP responses: RFC 9457 problem+json with a stable
+//! machine `code`. Handlers return `ApiError`; nothing else builds an error response.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::db::DbError;
+use crate::domain::{FieldError, Scope};
+use crate::telemetry;
+
+/// Seconds a client should wait before retrying when the database is unreachable.
+const RETRY_AFTER_SECONDS: u64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("missing, unknown, revoked or expired API key")]
+    Unauthorized,
+    #[error("this key lacks the '{0}' scope")]
+    Forbidden(Scope),
+    #[error("no {what} with id '{id}'")]
+    NotFound { what: &'static str, id: String },
+    #[error("no route for this path")]
+    NoRoute,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The request is well-formed JSON but its values break the rules.
+    #[error("the request has invalid fields")]
+    Invalid(Vec<FieldError>),
+    /// A query parameter is wrong (400: the request line itself is bad).
+    #[error("invalid query parameter")]
+    BadQuery(Vec<FieldError>),
+    #[error("invalid path parameter: {0}")]
+    BadPath(String),
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    #[error("the body must be a JSON object")]
+    NotAnObject,
+    #[error("unsupported content type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("the body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("a physical sample named like this already exists")]
+    DuplicateSample { existing_id: uuid::Uuid },
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<DbError> for ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Unavailable(_) => ApiError::Unavailable,
+            DbError::MetadataLimit { code, message } => {
+                ApiError::Invalid(vec![FieldError::new("metadata", code, message)])
+            }
+            DbError::Other(error) => ApiError::Internal(error.into()),
+        }
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        ApiError::Invalid(errors)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
+        ApiError::Invalid(vec![error])
+    }
+}
+
+/// RFC 9457 problem details, plus `code`, `errors` and `request_id`.
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    title: &'a str,
+    status: u16,
+    detail: Value,
+    code: &'a str,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
+}
+
+impl ApiError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound { .. } | ApiError::NoRoute => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Invalid(errors) | ApiError::BadQuery(errors) => {
+                errors.first().map_or("invalid_request", |e| e.code)
+            }
+            ApiError::BadPath(_) => "invalid_id",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::NotAnObject => "invalid_body",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::DuplicateSample { .. } => "duplicate_name",
+            ApiError::Unavailable => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self.status_code() {
+            StatusCode::BAD_REQUEST => "Bad request",
+            StatusCode::UNAUTHORIZED => "Unauthorized",
+            StatusCode::FORBIDDEN => "Forbidden",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+            StatusCode::CONFLICT => "Conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
+            StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable content",
+            StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
+            _ => "Internal server error",
+        }
+    }
+
+    fn detail(&self) -> Value {
+        match self {
+            // The Atomscale SDK reads `detail.physical_sample_id` from this 409.
+            ApiError::DuplicateSample { existing_id } => serde_json::json!({
+                "message": self.to_string(),
+                "physical_sample_id": existing_id,
+            }),
+            ApiError::Invalid(errors) | ApiError::BadQuery(errors) if errors.len() == 1 => {
+                errors[0].message.clone().into()
+            }
+            // Never leak internals; the cause is in the log under the request id.
+            ApiError::Internal(_) => "an unexpected error occurred".into(),
+            other => other.to_string().into(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadQuery(_) | ApiError::BadPath(_) | ApiError::MalformedJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Invalid(_) | ApiError::NotAnObject => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::DuplicateSample { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(error) = self {
+            tracing::error!(error = ?error, "request failed");
+        }
+        let code = self.code();
+        let errors = match self {
+            ApiError::Invalid(errors) | ApiError::BadQuery(errors) => errors.as_slice(),
+            _ => &[],
+        };
+        let problem = Problem {
+            type_: format!("urn:labcat:problem:{code}"),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail: self.detail(),
+            code,
+            errors,
+            request_id: telemetry::current_request_id(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        match self {
+            ApiError::Unauthorized => {
+                response.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"labcat\""),
+                ));
+            }
+            ApiError::Unavailable => {
+                response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            _ => {}
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}

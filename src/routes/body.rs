@@ -1,0 +1,87 @@
+//! Request bodies: a JSON object, size-capped, with every failure a clear 4xx.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::StreamExt;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// The body, parsed as a JSON object. Accepts `application/json`,
+/// `application/merge-patch+json` and any other `+json` type.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest for JsonObject {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let payload = payload.take();
+        Box::pin(async move { read_object(&request, payload).await })
+    }
+}
+
+async fn read_object(request: &HttpRequest, mut payload: Payload) -> Result<JsonObject, ApiError> {
+    check_content_type(request)?;
+    let limit = request
+        .app_data::<web::Data<AppState>>()
+        .map_or(1024 * 1024, |state| state.max_body_bytes);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut bytes = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| ApiError::MalformedJson(error.to_string()))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson(
+            "the body is empty; expected a JSON object".into(),
+        ));
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(object)) => Ok(JsonObject(object)),
+        Ok(_) => Err(ApiError::NotAnObject),
+        Err(error) if error.to_string().starts_with("recursion limit exceeded") => {
+            Err(ApiError::MalformedJson(
+                "the body is nested too deeply (more than 128 levels)".into(),
+            ))
+        }
+        Err(error) => Err(ApiError::MalformedJson(error.to_string())),
+    }
+}
+
+fn check_content_type(request: &HttpRequest) -> Result<(), ApiError> {
+    let Some(value) = request.headers().get(header::CONTENT_TYPE) else {
+        // Clients that send no type at all get the benefit of the doubt.
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "'{essence}'; send application/json or application/merge-patch+json"
+        )))
+    }
+}

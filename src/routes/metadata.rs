@@ -1,0 +1,96 @@
+//! `/data_entries/{data_id}/metadata`: the metadata document alone. PATCH merges
+//! (RFC 7396), PUT replaces; `?fields=` picks keys.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::Value;
+
+use super::body::JsonObject;
+use super::data_entries::not_found;
+use super::response::{fields_param, not_modified, parse_id, query_pairs, with_etag};
+use crate::auth::Principal;
+use crate::db;
+use crate::db::data_entries::MetadataWrite;
+use crate::domain::{DataEntry, DataEntryPatch, FieldSelection, MetadataPatch, Scope};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+fn key_selection(request: &HttpRequest) -> Result<FieldSelection, ApiError> {
+    let pairs = query_pairs(request);
+    FieldSelection::parse(fields_param(&pairs), None).map_err(|e| ApiError::BadQuery(vec![e]))
+}
+
+fn metadata_response(entry: &DataEntry, keys: &FieldSelection) -> HttpResponse {
+    with_etag(StatusCode::OK, entry, &keys.apply(entry.metadata.clone()))
+}
+
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let data_id = parse_id(&path)?;
+    let keys = key_selection(&request)?;
+    let entry = db::data_entries::get(&state.pool, &principal.user_id, data_id)
+        .await?
+        .ok_or_else(|| not_found(data_id))?;
+    if not_modified(&request, &entry.etag()) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, entry.etag()))
+            .finish());
+    }
+    Ok(metadata_response(&entry, &keys))
+}
+
+pub async fn merge(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    write(principal, state, request, path, body, false).await
+}
+
+pub async fn replace(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    write(principal, state, request, path, body, true).await
+}
+
+async fn write(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    path: web::Path<String>,
+    JsonObject(body): JsonObject,
+    replace: bool,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Write)?;
+    let data_id = parse_id(&path)?;
+    let keys = key_selection(&request)?;
+    let document = MetadataPatch::parse("metadata", Value::Object(body), &state.metadata_limits)?
+        .into_value();
+    let write = if replace {
+        MetadataWrite::Replace(&document)
+    } else {
+        MetadataWrite::Merge(Some(&document))
+    };
+    let entry = db::data_entries::update(
+        &state.pool,
+        &principal.user_id,
+        data_id,
+        &DataEntryPatch::default(),
+        write,
+        &state.metadata_limits,
+    )
+    .await?
+    .ok_or_else(|| not_found(data_id))?;
+    Ok(metadata_response(&entry, &keys))
+}
