@@ -80,8 +80,7 @@ fn empty_as_none<'de, D: serde::Deserializer<'de>>(
 impl Settings {
     /// Reads the layers from the process environment.
     pub fn load() -> anyhow::Result<Self> {
-        let mut builder =
-            Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
         if let Ok(path) = std::env::var("LABCAT_CONFIG") {
             builder = builder.add_source(File::with_name(&path).required(true));
         }
@@ -114,14 +113,23 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         let positive = [
             ("server.max_body_bytes", self.server.max_body_bytes),
-            ("database.max_connections", self.database.max_connections as usize),
+            (
+                "database.max_connections",
+                self.database.max_connections as usize,
+            ),
             ("limits.metadata.max_bytes", self.limits.metadata.max_bytes),
             ("limits.metadata.max_keys", self.limits.metadata.max_keys),
             ("limits.metadata.max_depth", self.limits.metadata.max_depth),
-            ("limits.metadata.max_key_length", self.limits.metadata.max_key_length),
+            (
+                "limits.metadata.max_key_length",
+                self.limits.metadata.max_key_length,
+            ),
         ];
         for (name, value) in positive {
-            anyhow::ensure!(value > 0, "invalid configuration: {name} must be greater than 0");
+            anyhow::ensure!(
+                value > 0,
+                "invalid configuration: {name} must be greater than 0"
+            );
         }
         Ok(())
     }
@@ -137,7 +145,9 @@ impl Settings {
         }
         std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+            .or_else(|| {
+                std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share"))
+            })
             .unwrap_or_else(std::env::temp_dir)
             .join("labcat")
     }

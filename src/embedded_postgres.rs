@@ -46,10 +46,13 @@ impl EmbeddedPostgres {
     pub fn start(options: &ClusterOptions) -> anyhow::Result<Self> {
         let root = options.root.clone();
         let binaries = find_binaries()?;
-        let owner = if is_root() { Some(postgres_user()?) } else { None };
+        let owner = if is_root() {
+            Some(postgres_user()?)
+        } else {
+            None
+        };
         for dir in [root.clone(), root.join("run")] {
-            fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
+            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
             fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
             if let Some((uid, gid)) = owner {
                 chown(&dir, Some(uid), Some(gid))

@@ -5,11 +5,11 @@
 use std::io::IsTerminal;
 use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::HttpMessage;
 use tracing_subscriber::EnvFilter;
 
 use crate::auth::Principal;
@@ -48,9 +48,8 @@ pub fn current_request_id() -> Option<String> {
 
 fn incoming_request_id(request: &ServiceRequest) -> Option<String> {
     let value = request.headers().get(&REQUEST_ID_HEADER)?.to_str().ok()?;
-    let sane = !value.is_empty()
-        && value.len() <= 128
-        && value.bytes().all(|b| b.is_ascii_graphic());
+    let sane =
+        !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
     sane.then(|| value.to_owned())
 }
 
@@ -63,7 +62,9 @@ pub async fn request_context(
         incoming_request_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let started = Instant::now();
     let method = request.method().clone();
-    let mut response = REQUEST_ID.scope(request_id.clone(), next.call(request)).await?;
+    let mut response = REQUEST_ID
+        .scope(request_id.clone(), next.call(request))
+        .await?;
 
     let route = response
         .request()

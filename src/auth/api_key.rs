@@ -80,10 +80,7 @@ mod tests {
         let secret = ApiKeySecret::generate();
         assert!(secret.expose().starts_with("lc_"));
         assert_eq!(secret.expose().len(), 43);
-        assert_eq!(
-            KeyHash::of_presented(secret.expose()),
-            Some(secret.hash())
-        );
+        assert_eq!(KeyHash::of_presented(secret.expose()), Some(secret.hash()));
         assert!(!format!("{secret:?}").contains(secret.expose()));
     }
 

@@ -37,9 +37,12 @@ impl Database {
                     tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&cluster_options))
                         .await?
                         .context("cannot start the embedded PostgreSQL")?;
-                db::create_database_if_missing(cluster.connect_options("postgres"), EMBEDDED_DATABASE)
-                    .await
-                    .context("cannot create the embedded database")?;
+                db::create_database_if_missing(
+                    cluster.connect_options("postgres"),
+                    EMBEDDED_DATABASE,
+                )
+                .await
+                .context("cannot create the embedded database")?;
                 (cluster.connect_options(EMBEDDED_DATABASE), Some(cluster))
             }
         };

@@ -7,7 +7,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "labcat", version, about = "Metadata service for laboratory data catalogues")]
+#[command(
+    name = "labcat",
+    version,
+    about = "Metadata service for laboratory data catalogues"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

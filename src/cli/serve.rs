@@ -19,35 +19,53 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
     // On a fresh embedded database nobody could log in; make the first key and show it
     // once, the way Jupyter prints its token. A configured database gets nothing printed.
-    let first_key = if database.embedded.is_some() && db::api_keys::count(&database.pool).await? == 0
-    {
-        let scopes = [Scope::Read, Scope::Write, Scope::Admin];
-        let (secret, _) =
-            issue_key(&database.pool, FIRST_ADMIN_USER, "first admin key", &scopes, None).await?;
-        Some(secret)
-    } else {
-        None
-    };
+    let first_key =
+        if database.embedded.is_some() && db::api_keys::count(&database.pool).await? == 0 {
+            let scopes = [Scope::Read, Scope::Write, Scope::Admin];
+            let (secret, _) = issue_key(
+                &database.pool,
+                FIRST_ADMIN_USER,
+                "first admin key",
+                &scopes,
+                None,
+            )
+            .await?;
+            Some(secret)
+        } else {
+            None
+        };
     let application = Application::build(settings, database.pool.clone())?;
     let host = settings
         .server
         .addr
         .rsplit_once(':')
         .map_or("127.0.0.1", |(host, _)| host);
-    let host = if host == "0.0.0.0" || host == "[::]" { "127.0.0.1" } else { host };
+    let host = if host == "0.0.0.0" || host == "[::]" {
+        "127.0.0.1"
+    } else {
+        host
+    };
     let base = format!("http://{host}:{}", application.port());
     println!("labcat {} listening on {base}", env!("CARGO_PKG_VERSION"));
     if let Some(cluster) = &database.embedded {
-        println!("database: embedded PostgreSQL in {}", cluster.root().display());
+        println!(
+            "database: embedded PostgreSQL in {}",
+            cluster.root().display()
+        );
     }
     if let Some(secret) = first_key {
         println!();
-        println!("An admin API key was created for user '{FIRST_ADMIN_USER}'. It is shown only this once:");
+        println!(
+            "An admin API key was created for user '{FIRST_ADMIN_USER}'. It is shown only this once:"
+        );
         println!();
         println!("    {}", secret.expose());
         println!();
         println!("Try it:");
-        println!("    curl -H 'X-API-KEY: {}' {base}/data_entries", secret.expose());
+        println!(
+            "    curl -H 'X-API-KEY: {}' {base}/data_entries",
+            secret.expose()
+        );
         println!();
     }
     application.run_until_stopped().await?;

@@ -147,7 +147,7 @@ impl DataEntryPatch {
             let field = key.as_str();
             let result = match field {
                 "raw_name" => non_null(field, value)
-                    .and_then(|v| parse_raw_name(v))
+                    .and_then(parse_raw_name)
                     .map(|v| patch.raw_name = Some(v)),
                 "char_source_type" => non_null(field, value)
                     .and_then(|v| parse_enum(field, v, CharSourceType::NAMES))
@@ -155,8 +155,9 @@ impl DataEntryPatch {
                 "pipeline_status" => non_null(field, value)
                     .and_then(|v| parse_enum(field, v, PipelineStatus::NAMES))
                     .map(|v| patch.pipeline_status = Some(v)),
-                "physical_sample_id" => nullable(value, |v| parse_uuid(field, v))
-                    .map(|v| patch.physical_sample_id = v),
+                "physical_sample_id" => {
+                    nullable(value, |v| parse_uuid(field, v)).map(|v| patch.physical_sample_id = v)
+                }
                 "raw_size_gb" => {
                     nullable(value, |v| parse_size(field, v)).map(|v| patch.raw_size_gb = v)
                 }
@@ -290,8 +291,8 @@ mod tests {
 
     #[test]
     fn every_bad_field_is_reported() {
-        let errors = patch(json!({"pipeline_status": "done", "bogus": 1, "raw_name": null}))
-            .unwrap_err();
+        let errors =
+            patch(json!({"pipeline_status": "done", "bogus": 1, "raw_name": null})).unwrap_err();
         let codes: Vec<_> = errors.iter().map(|e| e.code).collect();
         assert_eq!(codes.len(), 3);
         assert!(codes.contains(&"invalid_enum_value"));

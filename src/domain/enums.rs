@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 macro_rules! text_enum {
     (
         $(#[$meta:meta])*
-        pub enum $name:ident { $($variant:ident => $text:literal),+ $(,)? }
+        pub enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $text:literal),+ $(,)? }
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+
         }
 
         impl $name {
@@ -69,10 +69,11 @@ text_enum! {
 
 text_enum! {
     /// Where the entry's processing pipeline is.
-    #[derive(sqlx::Type)]
+    #[derive(Default, sqlx::Type)]
     #[sqlx(type_name = "pipeline_status", rename_all = "snake_case")]
     pub enum PipelineStatus {
         Success => "success",
+        #[default]
         Pending => "pending",
         Error => "error",
         Running => "running",
@@ -85,12 +86,6 @@ text_enum! {
         Read => "read",
         Write => "write",
         Admin => "admin",
-    }
-}
-
-impl Default for PipelineStatus {
-    fn default() -> Self {
-        Self::Pending
     }
 }
 

@@ -26,12 +26,19 @@ impl FieldError {
         Self::new(
             field,
             "unknown_field",
-            format!("unknown field '{field}'; known fields: {}", known.join(", ")),
+            format!(
+                "unknown field '{field}'; known fields: {}",
+                known.join(", ")
+            ),
         )
     }
 
     pub fn invalid_type(field: &str, expected: &str) -> Self {
-        Self::new(field, "invalid_type", format!("'{field}' must be {expected}"))
+        Self::new(
+            field,
+            "invalid_type",
+            format!("'{field}' must be {expected}"),
+        )
     }
 
     pub fn invalid_value(field: &str, message: impl Into<String>) -> Self {

@@ -118,7 +118,9 @@ impl SearchQuery {
         }
         if let Some(text) = cursor_text {
             match Cursor::decode(text) {
-                Some(cursor) if cursor.key == query.sort && cursor.descending == query.descending => {
+                Some(cursor)
+                    if cursor.key == query.sort && cursor.descending == query.descending =>
+                {
                     query.cursor = Some(cursor)
                 }
                 Some(_) => errors.push(FieldError::invalid_value(
@@ -169,9 +171,10 @@ impl SearchQuery {
             "data_type" => {
                 self.data_type = match value {
                     "all" | "" => None,
-                    other => Some(CharSourceType::from_search_alias(other).ok_or_else(|| {
-                        enum_error(name, other, CharSourceType::NAMES)
-                    })?),
+                    other => Some(
+                        CharSourceType::from_search_alias(other)
+                            .ok_or_else(|| enum_error(name, other, CharSourceType::NAMES))?,
+                    ),
                 }
             }
             "status" => {
@@ -280,6 +283,28 @@ fn enum_error(name: &str, value: &str, allowed: &'static [&'static str]) -> Fiel
     }
 }
 
+/// The JSON values a `metadata.<key>=<value>` filter matches: the value as a string, and
+/// also as the number, boolean or null it spells. Each becomes one containment (`@>`)
+/// test, which the GIN index on `metadata` answers.
+pub fn metadata_filter_documents(key: &str, value: &str) -> Vec<serde_json::Value> {
+    use serde_json::{Value, json};
+    let mut candidates = vec![Value::String(value.to_owned())];
+    match value {
+        "true" => candidates.push(Value::Bool(true)),
+        "false" => candidates.push(Value::Bool(false)),
+        "null" => candidates.push(Value::Null),
+        _ => {
+            if let Ok(number @ Value::Number(_)) = serde_json::from_str::<Value>(value) {
+                candidates.push(number);
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|candidate| json!({ key: candidate }))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,29 +346,10 @@ mod tests {
         let encoded = cursor.encode();
         let query = SearchQuery::parse([("cursor", encoded.as_str())]).unwrap();
         assert_eq!(query.cursor, Some(cursor));
-        assert!(SearchQuery::parse([("cursor", encoded.as_str()), ("order_by", "-last_updated")]).is_err());
+        assert!(
+            SearchQuery::parse([("cursor", encoded.as_str()), ("order_by", "-last_updated")])
+                .is_err()
+        );
         assert!(SearchQuery::parse([("cursor", "garbage")]).is_err());
     }
-}
-
-/// The JSON values a `metadata.<key>=<value>` filter matches: the value as a string, and
-/// also as the number, boolean or null it spells. Each becomes one containment (`@>`)
-/// test, which the GIN index on `metadata` answers.
-pub fn metadata_filter_documents(key: &str, value: &str) -> Vec<serde_json::Value> {
-    use serde_json::{Value, json};
-    let mut candidates = vec![Value::String(value.to_owned())];
-    match value {
-        "true" => candidates.push(Value::Bool(true)),
-        "false" => candidates.push(Value::Bool(false)),
-        "null" => candidates.push(Value::Null),
-        _ => {
-            if let Ok(number @ Value::Number(_)) = serde_json::from_str::<Value>(value) {
-                candidates.push(number);
-            }
-        }
-    }
-    candidates
-        .into_iter()
-        .map(|candidate| json!({ key: candidate }))
-        .collect()
 }

@@ -55,11 +55,9 @@ async fn read_object(request: &HttpRequest, mut payload: Payload) -> Result<Json
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(object)) => Ok(JsonObject(object)),
         Ok(_) => Err(ApiError::NotAnObject),
-        Err(error) if error.to_string().starts_with("recursion limit exceeded") => {
-            Err(ApiError::MalformedJson(
-                "the body is nested too deeply (more than 128 levels)".into(),
-            ))
-        }
+        Err(error) if error.to_string().starts_with("recursion limit exceeded") => Err(
+            ApiError::MalformedJson("the body is nested too deeply (more than 128 levels)".into()),
+        ),
         Err(error) => Err(ApiError::MalformedJson(error.to_string())),
     }
 }

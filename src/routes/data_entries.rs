@@ -54,7 +54,11 @@ pub async fn get(
             .insert_header((header::ETAG, entry.etag()))
             .finish());
     }
-    Ok(with_etag(StatusCode::OK, &entry, &fields.apply(entry.to_json())))
+    Ok(with_etag(
+        StatusCode::OK,
+        &entry,
+        &fields.apply(entry.to_json()),
+    ))
 }
 
 /// `PATCH /data_entries/{data_id}`: a partial update, applied atomically; the full entry back.
@@ -72,7 +76,10 @@ pub async fn update(
     if let crate::domain::Patch::Set(sample) = patch.physical_sample_id {
         ensure_sample_usable(&state, &principal, sample).await?;
     }
-    let metadata = patch.metadata.as_ref().map(|m| m.as_object().clone().into());
+    let metadata = patch
+        .metadata
+        .as_ref()
+        .map(|m| m.as_object().clone().into());
     let entry = db::data_entries::update(
         &state.pool,
         &principal.user_id,
@@ -83,7 +90,11 @@ pub async fn update(
     )
     .await?
     .ok_or_else(|| not_found(data_id))?;
-    Ok(with_etag(StatusCode::OK, &entry, &fields.apply(entry.to_json())))
+    Ok(with_etag(
+        StatusCode::OK,
+        &entry,
+        &fields.apply(entry.to_json()),
+    ))
 }
 
 /// `DELETE /data_entries/{data_id}`: 204.

@@ -75,8 +75,8 @@ async fn write(
     principal.require(Scope::Write)?;
     let data_id = parse_id(&path)?;
     let keys = key_selection(&request)?;
-    let document = MetadataPatch::parse("metadata", Value::Object(body), &state.metadata_limits)?
-        .into_value();
+    let document =
+        MetadataPatch::parse("metadata", Value::Object(body), &state.metadata_limits)?.into_value();
     let write = if replace {
         MetadataWrite::Replace(&document)
     } else {

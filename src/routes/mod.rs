@@ -37,7 +37,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(physical_samples::create),
         )
         .service(resource("/physical_samples/{physical_sample_id}").get(physical_samples::get))
-        .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NoRoute) }));
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NoRoute)
+        }));
 }
 
 /// A resource whose unsupported methods get a 405 problem rather than an empty body.

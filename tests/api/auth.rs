@@ -1,0 +1,165 @@
+use labcat::domain::Scope;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{send, spawn_app};
+
+#[tokio::test]
+async fn requests_without_a_key_get_a_401_problem() {
+    let app = spawn_app().await;
+    let response = app
+        .anonymous(Method::GET, "/data_entries")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert!(response.headers().contains_key("www-authenticate"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    assert_eq!(body["status"], 401);
+}
+
+#[tokio::test]
+async fn unknown_malformed_revoked_and_expired_keys_all_get_the_same_401() {
+    let app = spawn_app().await;
+    let revoked = app.key_for("alice", &[Scope::Read]).await;
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE prefix = $1")
+        .bind(&revoked[..11])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let expired = app.key_for("alice", &[Scope::Read]).await;
+    sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE prefix = $1")
+        .bind(&expired[..11])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let unknown = format!("lc_{}", "A".repeat(40));
+    let mut bodies = Vec::new();
+    for key in [
+        unknown.as_str(),
+        "not-a-key",
+        "lc_",
+        &revoked,
+        &expired,
+        "lc_ünïcode",
+    ] {
+        let (status, mut body) = send(app.request_as(key, Method::GET, "/data_entries")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "key {key:?}");
+        body.as_object_mut().unwrap().remove("request_id");
+        bodies.push(body);
+    }
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+}
+
+#[tokio::test]
+async fn the_key_is_accepted_in_all_three_headers() {
+    let app = spawn_app().await;
+    for (name, value) in [
+        ("X-API-KEY", app.api_key.clone()),
+        ("Authorization", format!("Bearer {}", app.api_key)),
+        ("X-SBG-Auth-Token", app.api_key.clone()),
+    ] {
+        let response = app
+            .anonymous(Method::GET, "/data_entries")
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "header {name}");
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_key_can_read_but_gets_403_on_writes() {
+    let app = spawn_app().await;
+    let id = app.create_entry_id(json!({})).await;
+    let reader = app.key_for(&app.user_id, &[Scope::Read]).await;
+    let (status, _) =
+        send(app.request_as(&reader, Method::GET, &format!("/data_entries/{id}"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = send(
+        app.request_as(&reader, Method::PATCH, &format!("/data_entries/{id}"))
+            .json(&json!({"pipeline_status": "success"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "forbidden");
+    let (status, _) = send(
+        app.request_as(&reader, Method::POST, "/data_entries")
+            .json(&json!({"raw_name": "x", "char_source_type": "xps"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, entry) = send(app.get(&format!("/data_entries/{id}"))).await;
+    assert_eq!(entry["pipeline_status"], "pending", "nothing changed");
+}
+
+#[tokio::test]
+async fn a_write_only_key_cannot_read() {
+    let app = spawn_app().await;
+    let writer = app.key_for(&app.user_id, &[Scope::Write]).await;
+    let (status, _) = send(app.request_as(&writer, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn keys_are_stored_only_as_hashes() {
+    let app = spawn_app().await;
+    let stored: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT prefix, key_hash FROM api_keys")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    let (prefix, hash) = &stored[0];
+    assert!(app.api_key.starts_with(prefix.as_str()));
+    assert!(prefix.len() < app.api_key.len());
+    assert_eq!(hash.len(), 32);
+    let dump: String = sqlx::query_scalar("SELECT string_agg(t::text, ' ') FROM api_keys t")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!dump.contains(&app.api_key));
+}
+
+#[tokio::test]
+async fn another_owners_entry_is_a_404_exactly_like_a_missing_one() {
+    let app = spawn_app().await;
+    let id = app
+        .create_entry_id(json!({"raw_name": "alice-only.mp4"}))
+        .await;
+    let bob = app.key_for("bob", &[Scope::Read, Scope::Write]).await;
+    let missing = uuid::Uuid::new_v4();
+
+    for method in [Method::GET, Method::PATCH, Method::DELETE] {
+        let theirs = app
+            .request_as(&bob, method.clone(), &format!("/data_entries/{id}"))
+            .json(&json!({"raw_name": "stolen"}));
+        let (status_theirs, mut body_theirs) = send(theirs).await;
+        let nothing = app
+            .request_as(&bob, method.clone(), &format!("/data_entries/{missing}"))
+            .json(&json!({"raw_name": "stolen"}));
+        let (status_missing, mut body_missing) = send(nothing).await;
+        assert_eq!(status_theirs, StatusCode::NOT_FOUND, "{method}");
+        assert_eq!(status_missing, StatusCode::NOT_FOUND, "{method}");
+        for body in [&mut body_theirs, &mut body_missing] {
+            let object = body.as_object_mut().unwrap();
+            object.remove("request_id");
+            object.remove("detail");
+        }
+        assert_eq!(body_theirs, body_missing);
+    }
+    let (status, _) =
+        send(app.request_as(&bob, Method::GET, &format!("/data_entries/{id}/metadata"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bob's search does not see it either, and Alice's entry is untouched.
+    let (_, list) = send(app.request_as(&bob, Method::GET, "/data_entries")).await;
+    assert_eq!(list, json!([]));
+    let (_, entry) = send(app.get(&format!("/data_entries/{id}"))).await;
+    assert_eq!(entry["raw_name"], "alice-only.mp4");
+}

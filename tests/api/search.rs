@@ -1,0 +1,217 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, send, spawn_app};
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e["data_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn search(app: &TestApp, query: &str) -> (StatusCode, Value) {
+    send(app.get(&format!("/data_entries?{query}"))).await
+}
+
+#[tokio::test]
+async fn search_filters_by_the_atomscale_sdk_parameters() {
+    let app = spawn_app().await;
+    let gan_xps = app
+        .create_entry_id(json!({"raw_name": "GaN_run1.vms", "char_source_type": "xps", "pipeline_status": "success"}))
+        .await;
+    let gan_rheed = app
+        .create_entry_id(json!({"raw_name": "gan_run2.mp4", "char_source_type": "rheed_video"}))
+        .await;
+    let other = app
+        .create_entry_id(
+            json!({"raw_name": "AlN.vms", "char_source_type": "xps", "pipeline_status": "error"}),
+        )
+        .await;
+    let metrology = app
+        .create_entry_id(json!({"raw_name": "tool.csv", "char_source_type": "metrology"}))
+        .await;
+
+    let (status, all) = search(&app, "include_organization_data=True&status=all").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&all).len(), 4);
+
+    let (_, found) = search(
+        &app,
+        "keywords=GaN&include_organization_data=True&status=all",
+    )
+    .await;
+    let mut found = ids(&found);
+    found.sort();
+    let mut expected = vec![gan_xps.clone(), gan_rheed.clone()];
+    expected.sort();
+    assert_eq!(found, expected, "keywords match case-insensitively");
+
+    let (_, found) = search(&app, "keywords=GaN&data_type=xps&status=success").await;
+    assert_eq!(ids(&found), vec![gan_xps.clone()]);
+    let (_, found) = search(&app, "data_type=xps&status=error").await;
+    assert_eq!(ids(&found), vec![other.clone()]);
+    let (_, found) = search(&app, "data_type=tool_state&status=all").await;
+    assert_eq!(
+        ids(&found),
+        vec![metrology],
+        "the SDK's legacy name for metrology"
+    );
+    let (_, found) = search(&app, &format!("data_ids={gan_rheed}&data_ids={other}")).await;
+    assert_eq!(ids(&found).len(), 2);
+
+    let (status, problem) = search(&app, "status=finished").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["code"], "invalid_enum_value");
+    let (status, _) = search(&app, "data_type=plasma").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn keywords_with_like_wildcards_match_literally() {
+    let app = spawn_app().await;
+    app.create_entry_id(json!({"raw_name": "100%_done.mp4"}))
+        .await;
+    app.create_entry_id(json!({"raw_name": "100x_done.mp4"}))
+        .await;
+    let (_, found) = search(&app, "keywords=100%25_").await;
+    assert_eq!(ids(&found).len(), 1);
+}
+
+#[tokio::test]
+async fn search_filters_by_time_ranges_in_both_formats() {
+    let app = spawn_app().await;
+    let first = app.create_entry(json!({})).await;
+    let cut = first["upload_datetime"].as_str().unwrap().to_owned();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let second = app.create_entry_id(json!({})).await;
+    let after =
+        chrono::DateTime::parse_from_rfc3339(&cut).unwrap() + chrono::Duration::milliseconds(1);
+    let python_style = after.format("%Y-%m-%d %H:%M:%S%.6f").to_string();
+    let (status, found) = search(
+        &app,
+        &format!("upload_datetime_min={}", urlencode(&python_style)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&found), vec![second]);
+    let (_, found) = search(&app, &format!("upload_datetime_max={}", urlencode(&cut))).await;
+    assert_eq!(
+        ids(&found),
+        vec![first["data_id"].as_str().unwrap().to_owned()]
+    );
+    let (_, found) = search(
+        &app,
+        "last_updated_min=2000-01-01%2000:00:00&last_updated_max=2000-01-02",
+    )
+    .await;
+    assert_eq!(found, json!([]));
+    let (status, _) = search(&app, "last_updated_min=yesterday").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn pages_follow_the_link_header_and_the_total_is_counted() {
+    let app = spawn_app().await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(
+            app.create_entry_id(json!({"raw_name": format!("f{i}")}))
+                .await,
+        );
+    }
+    let mut seen = Vec::new();
+    let mut url = format!("{}/data_entries?limit=3", app.address);
+    let mut pages = 0;
+    loop {
+        let response = app
+            .client
+            .get(&url)
+            .header("X-API-KEY", &app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["x-total-count"], "7");
+        let next = response
+            .headers()
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: Value = response.json().await.unwrap();
+        seen.extend(ids(&body));
+        pages += 1;
+        let Some(link) = next else { break };
+        assert!(link.ends_with("rel=\"next\""), "{link}");
+        url = link[1..link.find('>').unwrap()].to_owned();
+        assert!(url.contains("limit=3"), "the next link keeps the filters");
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, created, "every entry once, in upload order");
+
+    let (_, newest_first) = search(&app, "order_by=-upload_datetime&limit=2").await;
+    assert_eq!(
+        ids(&newest_first),
+        vec![created[6].clone(), created[5].clone()]
+    );
+    let (status, _) = search(&app, "limit=0").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = search(&app, "limit=10001").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = search(&app, "cursor=garbage").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = search(&app, "order_by=raw_size_gb").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn metadata_filters_match_strings_and_scalars_by_text() {
+    let app = spawn_app().await;
+    let a = app
+        .create_entry_id(json!({"metadata": {"operator": "ana", "run": 5, "ok": true}}))
+        .await;
+    let b = app
+        .create_entry_id(json!({"metadata": {"operator": "ben", "run": "5"}}))
+        .await;
+    let sneaky = app
+        .create_entry_id(json!({"metadata": {"it's": "x' OR '1'='1", "ключ": "значение"}}))
+        .await;
+    let (_, found) = search(&app, "metadata.operator=ana").await;
+    assert_eq!(ids(&found), vec![a.clone()]);
+    let (_, found) = search(&app, "metadata.run=5").await;
+    assert_eq!(ids(&found), vec![a.clone(), b.clone()]);
+    let (_, found) = search(&app, "metadata.run=5&metadata.operator=ben").await;
+    assert_eq!(ids(&found), vec![b]);
+    let (_, found) = search(&app, "metadata.ok=true").await;
+    assert_eq!(ids(&found), vec![a]);
+    let (_, found) = search(
+        &app,
+        &format!(
+            "metadata.{}={}",
+            urlencode("it's"),
+            urlencode("x' OR '1'='1")
+        ),
+    )
+    .await;
+    assert_eq!(ids(&found), vec![sneaky.clone()]);
+    let (_, found) = search(
+        &app,
+        &format!("metadata.{}={}", urlencode("ключ"), urlencode("значение")),
+    )
+    .await;
+    assert_eq!(ids(&found), vec![sneaky]);
+    let (_, found) = search(&app, "metadata.operator=nobody").await;
+    assert_eq!(found, json!([]));
+}
+
+#[tokio::test]
+async fn unknown_search_parameters_are_refused() {
+    let app = spawn_app().await;
+    let (status, problem) = search(&app, "colour=blue").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["code"], "unknown_parameter");
+}
