@@ -1,16 +1,40 @@
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use serde_json::Value;
+use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use super::DbResult;
+use crate::domain::history::HistoryRecord;
 use crate::domain::search::metadata_filter_documents;
 use crate::domain::{DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, SearchQuery};
 
-pub async fn insert(pool: &PgPool, owner: &str, entry: &NewDataEntry) -> DbResult<DataEntry> {
+/// Who made a change, for the history row written with it.
+pub struct Actor<'a> {
+    pub user_id: &'a str,
+    pub key_id: Uuid,
+    pub request_id: Option<&'a str>,
+}
+
+/// Inserts the entry and its `create` history row in one statement.
+pub async fn insert(
+    conn: &mut PgConnection,
+    owner: &str,
+    entry: &NewDataEntry,
+    actor: &Actor<'_>,
+) -> DbResult<DataEntry> {
     let inserted = sqlx::query_as(
-        "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, pipeline_status,
-                                   physical_sample_id, raw_size_gb, metadata)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         RETURNING *",
+        "WITH created AS (
+            INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type,
+                                      pipeline_status, physical_sample_id, raw_size_gb, metadata)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            RETURNING *
+        ), recorded AS (
+            INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
+                                            actor_user_id, actor_key_id, request_id, changes)
+            SELECT data_id, user_id, revision, 'create', last_updated, $9, $10, $11,
+                   data_entry_changes(NULL, to_jsonb(created))
+            FROM created
+        )
+        SELECT * FROM created",
     )
     .bind(Uuid::now_v7())
     .bind(owner)
@@ -20,16 +44,23 @@ pub async fn insert(pool: &PgPool, owner: &str, entry: &NewDataEntry) -> DbResul
     .bind(entry.physical_sample_id)
     .bind(entry.raw_size_gb)
     .bind(sqlx::types::Json(entry.metadata.as_object()))
-    .fetch_one(pool)
+    .bind(actor.user_id)
+    .bind(actor.key_id)
+    .bind(actor.request_id)
+    .fetch_one(conn)
     .await?;
     Ok(inserted)
 }
 
-pub async fn get(pool: &PgPool, owner: &str, data_id: Uuid) -> DbResult<Option<DataEntry>> {
+pub async fn get(
+    conn: &mut PgConnection,
+    owner: &str,
+    data_id: Uuid,
+) -> DbResult<Option<DataEntry>> {
     let entry = sqlx::query_as("SELECT * FROM data_entries WHERE data_id = $1 AND user_id = $2")
         .bind(data_id)
         .bind(owner)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await?;
     Ok(entry)
 }
@@ -37,28 +68,34 @@ pub async fn get(pool: &PgPool, owner: &str, data_id: Uuid) -> DbResult<Option<D
 /// How a write treats the metadata document.
 pub enum MetadataWrite<'a> {
     /// RFC 7396 merge of this patch (or leave alone when `None`).
-    Merge(Option<&'a serde_json::Value>),
+    Merge(Option<&'a Value>),
     /// Replace the whole document.
-    Replace(&'a serde_json::Value),
+    Replace(&'a Value),
 }
 
-/// Applies a change in one statement. The UPDATE takes the row lock and computes every
-/// new value from the row it locked, so concurrent writers serialise and none loses
-/// another's change. A change that would leave the row as it is writes nothing: the
-/// revision and `last_updated` stay, and the current row comes back.
-/// `None` means no such entry for this owner.
+/// Applies a change, and records it in the history, in one statement.
+///
+/// The row is locked (`before`), every new value is computed from the locked row, so
+/// concurrent writers serialise and none loses another's change. Nothing is written when
+/// the change would leave the row as it is, or when `expected_revisions` is given and the
+/// row is at none of them: then `None` comes back and the caller looks at the current row.
+#[allow(clippy::too_many_arguments)]
 pub async fn update(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     owner: &str,
     data_id: Uuid,
     patch: &DataEntryPatch,
     metadata: MetadataWrite<'_>,
+    expected_revisions: Option<&[i64]>,
     limits: &MetadataLimits,
+    actor: &Actor<'_>,
 ) -> DbResult<Option<DataEntry>> {
     // The new metadata, `(CASE WHEN $11 THEN $10 ELSE jsonb_merge_patch(...) END)`, appears
     // twice: once to decide whether anything changes, once to write it.
     const UPDATE: &str = "
-        WITH changed AS (
+        WITH before AS (
+            SELECT * FROM data_entries WHERE data_id = $1 AND user_id = $2 FOR UPDATE
+        ), changed AS (
             UPDATE data_entries AS e SET
                 raw_name = COALESCE($3, e.raw_name),
                 char_source_type = COALESCE($4, e.char_source_type),
@@ -71,7 +108,9 @@ pub async fn update(
                     $12, $13),
                 revision = e.revision + 1,
                 last_updated = greatest(now(), e.last_updated + interval '1 microsecond')
-            WHERE e.data_id = $1 AND e.user_id = $2
+            FROM before AS b
+            WHERE e.data_id = b.data_id
+              AND ($14::bigint[] IS NULL OR e.revision = ANY($14))
               AND (e.raw_name, e.char_source_type, e.pipeline_status, e.physical_sample_id,
                    e.raw_size_gb, e.metadata)
                   IS DISTINCT FROM
@@ -82,11 +121,14 @@ pub async fn update(
                    (CASE WHEN $11 THEN $10::jsonb
                          ELSE jsonb_merge_patch(e.metadata, $10::jsonb) END))
             RETURNING e.*
+        ), recorded AS (
+            INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
+                                            actor_user_id, actor_key_id, request_id, changes)
+            SELECT c.data_id, c.user_id, c.revision, 'update', c.last_updated, $15, $16, $17,
+                   data_entry_changes(to_jsonb(b), to_jsonb(c))
+            FROM changed AS c CROSS JOIN before AS b
         )
-        SELECT * FROM changed
-        UNION ALL
-        SELECT * FROM data_entries
-        WHERE data_id = $1 AND user_id = $2 AND NOT EXISTS (SELECT 1 FROM changed)";
+        SELECT * FROM changed";
     let (set_sample, sample) = patch.physical_sample_id.clone().into_column();
     let (set_size, size) = patch.raw_size_gb.clone().into_column();
     let (replace, document) = match metadata {
@@ -107,7 +149,11 @@ pub async fn update(
         .bind(replace)
         .bind(limit_as_i32(limits.max_keys))
         .bind(limit_as_i32(limits.max_bytes))
-        .fetch_optional(pool)
+        .bind(expected_revisions)
+        .bind(actor.user_id)
+        .bind(actor.key_id)
+        .bind(actor.request_id)
+        .fetch_optional(conn)
         .await?;
     Ok(entry)
 }
@@ -116,22 +162,88 @@ fn limit_as_i32(limit: usize) -> i32 {
     i32::try_from(limit).unwrap_or(i32::MAX)
 }
 
-pub async fn delete(pool: &PgPool, owner: &str, data_id: Uuid) -> DbResult<bool> {
-    let result = sqlx::query("DELETE FROM data_entries WHERE data_id = $1 AND user_id = $2")
-        .bind(data_id)
-        .bind(owner)
-        .execute(pool)
-        .await?;
-    Ok(result.rows_affected() == 1)
+/// Deletes the entry (if at one of `expected_revisions`, when given) and records the
+/// deletion in its history; `false` when nothing was deleted.
+pub async fn delete(
+    conn: &mut PgConnection,
+    owner: &str,
+    data_id: Uuid,
+    expected_revisions: Option<&[i64]>,
+    actor: &Actor<'_>,
+) -> DbResult<bool> {
+    let deleted: i64 = sqlx::query_scalar(
+        "WITH gone AS (
+            DELETE FROM data_entries
+            WHERE data_id = $1 AND user_id = $2 AND ($3::bigint[] IS NULL OR revision = ANY($3))
+            RETURNING *
+        ), recorded AS (
+            INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
+                                            actor_user_id, actor_key_id, request_id, changes)
+            SELECT data_id, user_id, revision + 1, 'delete',
+                   greatest(now(), last_updated + interval '1 microsecond'), $4, $5, $6,
+                   data_entry_changes(to_jsonb(gone), NULL)
+            FROM gone
+        )
+        SELECT count(*) FROM gone",
+    )
+    .bind(data_id)
+    .bind(owner)
+    .bind(expected_revisions)
+    .bind(actor.user_id)
+    .bind(actor.key_id)
+    .bind(actor.request_id)
+    .fetch_one(conn)
+    .await?;
+    Ok(deleted == 1)
 }
 
+/// The owner's history of one entry, newest first, before `before_revision` if given.
+pub async fn history(
+    pool: &PgPool,
+    owner: &str,
+    data_id: Uuid,
+    before_revision: Option<i64>,
+    limit: i64,
+) -> DbResult<Vec<HistoryRecord>> {
+    let records = sqlx::query_as(
+        "SELECT data_id, revision, operation, changed_at, actor_user_id, actor_key_id,
+                request_id, changes
+         FROM data_entry_history
+         WHERE data_id = $1 AND owner_id = $2 AND ($3::bigint IS NULL OR revision < $3)
+         ORDER BY revision DESC
+         LIMIT $4",
+    )
+    .bind(data_id)
+    .bind(owner)
+    .bind(before_revision)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(records)
+}
 /// One page of the owner's entries matching `query`, and whether more follow.
 pub async fn search(
     pool: &PgPool,
     owner: &str,
     query: &SearchQuery,
 ) -> DbResult<(Vec<DataEntry>, bool)> {
-    let mut sql = QueryBuilder::new("SELECT * FROM data_entries WHERE ");
+    let mut sql = search_sql("SELECT * FROM data_entries WHERE ", owner, query);
+    let mut entries: Vec<DataEntry> = sql.build_query_as().fetch_all(pool).await?;
+    let has_more = entries.len() as i64 > query.limit;
+    entries.truncate(query.limit as usize);
+    Ok((entries, has_more))
+}
+
+/// PostgreSQL's plan for `search` (EXPLAIN, not run): how tests and benches check that a
+/// filter is answered from an index.
+pub async fn explain_search(pool: &PgPool, owner: &str, query: &SearchQuery) -> DbResult<String> {
+    let mut sql = search_sql("EXPLAIN SELECT * FROM data_entries WHERE ", owner, query);
+    let lines: Vec<String> = sql.build_query_scalar().fetch_all(pool).await?;
+    Ok(lines.join("\n"))
+}
+
+fn search_sql(select: &str, owner: &str, query: &SearchQuery) -> QueryBuilder<Postgres> {
+    let mut sql = QueryBuilder::new(select);
     push_filters(&mut sql, owner, query);
     let column = query.sort.column();
     let (direction, comparison) = if query.descending {
@@ -150,10 +262,7 @@ pub async fn search(
         " ORDER BY {column} {direction}, data_id {direction} LIMIT "
     ))
     .push_bind(query.limit + 1);
-    let mut entries: Vec<DataEntry> = sql.build_query_as().fetch_all(pool).await?;
-    let has_more = entries.len() as i64 > query.limit;
-    entries.truncate(query.limit as usize);
-    Ok((entries, has_more))
+    sql
 }
 
 /// How many of the owner's entries match `query`, over all pages.

@@ -56,14 +56,18 @@ pub async fn list(
     Ok(samples)
 }
 
-pub async fn get(pool: &PgPool, owner: &str, id: Uuid) -> DbResult<Option<PhysicalSample>> {
+pub async fn get(
+    db: impl sqlx::PgExecutor<'_>,
+    owner: &str,
+    id: Uuid,
+) -> DbResult<Option<PhysicalSample>> {
     let sample = sqlx::query_as(
         "SELECT physical_sample_id, name, user_id, created_at FROM physical_samples
          WHERE user_id = $1 AND physical_sample_id = $2",
     )
     .bind(owner)
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await?;
     Ok(sample)
 }

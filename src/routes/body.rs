@@ -16,6 +16,9 @@ use crate::startup::AppState;
 /// `application/merge-patch+json` and any other `+json` type.
 pub struct JsonObject(pub Map<String, Value>);
 
+/// The body as any JSON value (bulk requests send arrays).
+pub struct JsonBody(pub Value);
+
 impl FromRequest for JsonObject {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
@@ -23,12 +26,48 @@ impl FromRequest for JsonObject {
     fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let request = request.clone();
         let payload = payload.take();
-        Box::pin(async move { read_object(&request, payload).await })
+        Box::pin(async move {
+            match read_json(&request, payload).await? {
+                Value::Object(object) => Ok(JsonObject(object)),
+                _ => Err(ApiError::NotAnObject),
+            }
+        })
     }
 }
 
-async fn read_object(request: &HttpRequest, mut payload: Payload) -> Result<JsonObject, ApiError> {
+impl FromRequest for JsonBody {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let request = request.clone();
+        let payload = payload.take();
+        Box::pin(async move { read_json(&request, payload).await.map(JsonBody) })
+    }
+}
+
+async fn read_json(request: &HttpRequest, payload: Payload) -> Result<Value, ApiError> {
     check_content_type(request)?;
+    let bytes = read_limited(request, payload).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson(
+            "the body is empty; expected a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice::<Value>(&bytes).map_err(|error| {
+        if error.to_string().starts_with("recursion limit exceeded") {
+            ApiError::MalformedJson("the body is nested too deeply (more than 128 levels)".into())
+        } else {
+            ApiError::MalformedJson(error.to_string())
+        }
+    })
+}
+
+/// Reads the whole body, refusing more than `server.max_body_bytes` (413) early.
+pub async fn read_limited(
+    request: &HttpRequest,
+    mut payload: Payload,
+) -> Result<web::Bytes, ApiError> {
     let limit = request
         .app_data::<web::Data<AppState>>()
         .map_or(1024 * 1024, |state| state.max_body_bytes);
@@ -47,19 +86,7 @@ async fn read_object(request: &HttpRequest, mut payload: Payload) -> Result<Json
         }
         bytes.extend_from_slice(&chunk);
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::MalformedJson(
-            "the body is empty; expected a JSON object".into(),
-        ));
-    }
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(object)) => Ok(JsonObject(object)),
-        Ok(_) => Err(ApiError::NotAnObject),
-        Err(error) if error.to_string().starts_with("recursion limit exceeded") => Err(
-            ApiError::MalformedJson("the body is nested too deeply (more than 128 levels)".into()),
-        ),
-        Err(error) => Err(ApiError::MalformedJson(error.to_string())),
-    }
+    Ok(bytes.freeze())
 }
 
 fn check_content_type(request: &HttpRequest) -> Result<(), ApiError> {

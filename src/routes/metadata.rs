@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
 use super::body::JsonObject;
-use super::data_entries::not_found;
-use super::response::{fields_param, not_modified, parse_id, query_pairs, with_etag};
+use super::response::{fields_param, if_match, not_modified, parse_id, query_pairs, with_etag};
 use crate::auth::Principal;
+use crate::catalog::entries as catalog;
 use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::{DataEntry, DataEntryPatch, FieldSelection, MetadataPatch, Scope};
@@ -33,9 +33,8 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let data_id = parse_id(&path)?;
     let keys = key_selection(&request)?;
-    let entry = db::data_entries::get(&state.pool, &principal.user_id, data_id)
-        .await?
-        .ok_or_else(|| not_found(data_id))?;
+    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let entry = catalog::get(&mut conn, &principal, data_id).await?;
     if not_modified(&request, &entry.etag()) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, entry.etag()))
@@ -75,6 +74,7 @@ async fn write(
     principal.require(Scope::Write)?;
     let data_id = parse_id(&path)?;
     let keys = key_selection(&request)?;
+    let condition = if_match(&request)?;
     let document =
         MetadataPatch::parse("metadata", Value::Object(body), &state.metadata_limits)?.into_value();
     let write = if replace {
@@ -82,15 +82,16 @@ async fn write(
     } else {
         MetadataWrite::Merge(Some(&document))
     };
-    let entry = db::data_entries::update(
-        &state.pool,
-        &principal.user_id,
+    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let entry = catalog::update(
+        &mut conn,
+        &state,
+        &principal,
         data_id,
         &DataEntryPatch::default(),
         write,
-        &state.metadata_limits,
+        condition.as_ref(),
     )
-    .await?
-    .ok_or_else(|| not_found(data_id))?;
+    .await?;
     Ok(metadata_response(&entry, &keys))
 }

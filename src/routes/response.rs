@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::{DataEntry, FieldSelection};
+use crate::domain::{DataEntry, FieldSelection, IfMatch};
 use crate::error::ApiError;
 
 pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -52,4 +52,18 @@ pub fn with_etag(status: StatusCode, entry: &DataEntry, body: &Value) -> HttpRes
     HttpResponse::build(status)
         .insert_header((header::ETAG, entry.etag()))
         .json(body)
+}
+
+/// The `If-Match` header, if any.
+pub fn if_match(request: &HttpRequest) -> Result<Option<IfMatch>, ApiError> {
+    request
+        .headers()
+        .get(header::IF_MATCH)
+        .map(|value| {
+            value
+                .to_str()
+                .map(IfMatch::parse)
+                .map_err(|_| ApiError::BadHeader("If-Match is not visible ASCII".into()))
+        })
+        .transpose()
 }

@@ -215,3 +215,31 @@ async fn unknown_search_parameters_are_refused() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(problem["code"], "unknown_parameter");
 }
+
+#[tokio::test]
+async fn metadata_filters_are_answered_from_the_gin_index() {
+    let app = spawn_app().await;
+    // Enough rows, with varied metadata, that a sequential scan is clearly the worse plan.
+    sqlx::query(
+        "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata)
+         SELECT gen_random_uuid(), $1, 'f' || i, 'xps',
+                jsonb_build_object('operator', 'op' || (i % 500), 'run', i, 'batch', i % 7)
+         FROM generate_series(1, 30000) AS i",
+    )
+    .bind(&app.user_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE data_entries")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let query = labcat::domain::SearchQuery::parse([("metadata.operator", "op42")]).unwrap();
+    let plan = labcat::db::data_entries::explain_search(&app.pool, &app.user_id, &query)
+        .await
+        .unwrap();
+    assert!(plan.contains("data_entries_metadata_idx"), "{plan}");
+    let (status, found) = search(&app, "metadata.operator=op42&limit=1000").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&found).len(), 60);
+}

@@ -1,0 +1,5 @@
+//! The catalogue's operations on data entries, shared by the native API and the
+//! Seven Bridges-compatible `/v2` surface: rules that need the database (ownership,
+//! preconditions, history) live here once, and each API only maps shapes.
+
+pub mod entries;
