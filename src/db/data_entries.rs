@@ -102,6 +102,7 @@ pub async fn update(
                 pipeline_status = COALESCE($5, e.pipeline_status),
                 physical_sample_id = CASE WHEN $6 THEN $7 ELSE e.physical_sample_id END,
                 raw_size_gb = CASE WHEN $8 THEN $9 ELSE e.raw_size_gb END,
+                tags = COALESCE($18, e.tags),
                 metadata = metadata_within_limits(
                     (CASE WHEN $11 THEN $10::jsonb
                           ELSE jsonb_merge_patch(e.metadata, $10::jsonb) END),
@@ -112,12 +113,13 @@ pub async fn update(
             WHERE e.data_id = b.data_id
               AND ($14::bigint[] IS NULL OR e.revision = ANY($14))
               AND (e.raw_name, e.char_source_type, e.pipeline_status, e.physical_sample_id,
-                   e.raw_size_gb, e.metadata)
+                   e.raw_size_gb, e.tags, e.metadata)
                   IS DISTINCT FROM
                   (COALESCE($3, e.raw_name), COALESCE($4, e.char_source_type),
                    COALESCE($5, e.pipeline_status),
                    CASE WHEN $6 THEN $7 ELSE e.physical_sample_id END,
                    CASE WHEN $8 THEN $9 ELSE e.raw_size_gb END,
+                   COALESCE($18, e.tags),
                    (CASE WHEN $11 THEN $10::jsonb
                          ELSE jsonb_merge_patch(e.metadata, $10::jsonb) END))
             RETURNING e.*
@@ -153,6 +155,7 @@ pub async fn update(
         .bind(actor.user_id)
         .bind(actor.key_id)
         .bind(actor.request_id)
+        .bind(patch.tags.as_deref())
         .fetch_optional(conn)
         .await?;
     Ok(entry)
@@ -275,6 +278,9 @@ pub async fn count(pool: &PgPool, owner: &str, query: &SearchQuery) -> DbResult<
 
 fn push_filters(sql: &mut QueryBuilder<Postgres>, owner: &str, query: &SearchQuery) {
     sql.push("user_id = ").push_bind(owner);
+    if query.matches_nothing {
+        sql.push(" AND false");
+    }
     if !query.data_ids.is_empty() {
         sql.push(" AND data_id = ANY(")
             .push_bind(&query.data_ids)

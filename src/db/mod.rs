@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod data_entries;
+pub mod files;
 pub mod physical_samples;
 pub mod users;
 

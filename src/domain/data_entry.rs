@@ -25,6 +25,9 @@ pub struct DataEntry {
     pub user_id: String,
     pub metadata: Value,
     pub revision: i64,
+    /// Shown only by the `/v2` files; the native entry has no tags member (yet).
+    #[serde(skip)]
+    pub tags: Vec<String>,
 }
 
 impl DataEntry {
@@ -133,6 +136,8 @@ pub struct DataEntryPatch {
     pub raw_size_gb: Patch<f64>,
     /// An RFC 7396 merge patch for the metadata document.
     pub metadata: Option<MetadataPatch>,
+    /// Replaces the tags (set by the `/v2` routes; the native body has no `tags`).
+    pub tags: Option<Vec<String>>,
 }
 
 impl DataEntryPatch {

@@ -5,10 +5,12 @@ pub mod data_entry;
 pub mod enums;
 pub mod field_error;
 pub mod fields;
+pub mod file_query;
 pub mod metadata;
 pub mod patch;
 pub mod physical_sample;
 pub mod search;
+pub mod tags;
 pub mod timestamp;
 
 pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};

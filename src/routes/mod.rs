@@ -6,6 +6,7 @@ mod health;
 mod metadata;
 mod physical_samples;
 mod response;
+mod v2;
 
 use actix_web::{HttpResponse, Resource, web};
 
@@ -37,6 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .post(physical_samples::create),
         )
         .service(resource("/physical_samples/{physical_sample_id}").get(physical_samples::get))
+        // The Seven Bridges-compatible surface: its own shapes, outside the native table.
+        .service(v2::scope())
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NoRoute)
         }));

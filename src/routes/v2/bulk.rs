@@ -1,0 +1,234 @@
+//! `POST /v2/bulk/files/{get,delete,update,edit}`: one result per item, in request
+//! order, `{"resource": …}` or `{"error": …}`, with 200 even when some items failed (the
+//! client does not match results by id). Every item goes through the same catalogue
+//! operation as a single request and is atomic on its own.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::error::sbg_error;
+use super::shape::{FILE_FIELDS, base_url, file_id, file_json, without_nulls};
+use crate::auth::Principal;
+use crate::catalog::entries as catalog;
+use crate::db;
+use crate::db::data_entries::MetadataWrite;
+use crate::domain::{DataEntryPatch, FieldError, MetadataLimits, MetadataPatch, Scope, tags};
+use crate::error::ApiError;
+use crate::routes::body::JsonObject;
+use crate::startup::AppState;
+
+/// `{"file_ids": [...]}`: each file, or why not.
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Read)?;
+    let ids = file_ids(body, &state)?;
+    let base = base_url(&request);
+    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let outcome = match file_id(&id) {
+            Ok(data_id) => catalog::get(&mut conn, &principal, data_id)
+                .await
+                .map(|entry| file_json(&entry, &base)),
+            Err(error) => Err(error),
+        };
+        items.push(record(outcome));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `{"file_ids": [...]}`: deletes each; a deleted file's record is `{"resource": {"id"}}`.
+pub async fn delete(
+    principal: Principal,
+    state: web::Data<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Write)?;
+    let ids = file_ids(body, &state)?;
+    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids {
+        let outcome = match file_id(&id) {
+            Ok(data_id) => catalog::delete(&mut conn, &state, &principal, data_id, None)
+                .await
+                .map(|()| json!({ "id": id })),
+            Err(error) => Err(error),
+        };
+        items.push(record(outcome));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// `{"items": [{id, name, tags, metadata}]}`: replaces each file's name, tags and
+/// metadata; `null` tags or metadata mean empty ("erase omitted parameters").
+pub async fn update(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    write(principal, state, request, body, Mode::Replace).await
+}
+
+/// `{"items": [{id, name, tags, metadata}]}`: merges into each file; `null` members are
+/// left alone and a `null` metadata value deletes that key ("preserve omitted parameters").
+pub async fn edit(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    body: JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    write(principal, state, request, body, Mode::Merge).await
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Replace,
+    Merge,
+}
+
+async fn write(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    JsonObject(mut body): JsonObject,
+    mode: Mode,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Write)?;
+    let Some(Value::Array(requested)) = body.remove("items") else {
+        return Err(FieldError::invalid_type("items", "a JSON array of files").into());
+    };
+    check_count(requested.len(), &state)?;
+    let base = base_url(&request);
+    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut items = Vec::with_capacity(requested.len());
+    for item in requested {
+        let outcome = match parse_item(item, mode, &state.metadata_limits) {
+            Ok(change) => {
+                let write = match &change.metadata {
+                    Some(document) if mode == Mode::Replace => MetadataWrite::Replace(document),
+                    document => MetadataWrite::Merge(document.as_ref()),
+                };
+                catalog::update(
+                    &mut conn,
+                    &state,
+                    &principal,
+                    change.data_id,
+                    &change.patch,
+                    write,
+                    None,
+                )
+                .await
+                .map(|entry| file_json(&entry, &base))
+            }
+            Err(error) => Err(error),
+        };
+        items.push(record(outcome));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+}
+
+/// One bulk result in the shape the client reads.
+fn record(outcome: Result<Value, ApiError>) -> Value {
+    match outcome {
+        Ok(resource) => json!({ "resource": resource }),
+        Err(error) => json!({ "error": sbg_error(&error).1 }),
+    }
+}
+
+fn check_count(count: usize, state: &AppState) -> Result<(), ApiError> {
+    if count > state.bulk_max_items {
+        return Err(FieldError::new(
+            "items",
+            "too_many_items",
+            format!("at most {} items per request", state.bulk_max_items),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn file_ids(mut body: Map<String, Value>, state: &AppState) -> Result<Vec<String>, ApiError> {
+    let invalid = || FieldError::invalid_type("file_ids", "a JSON array of file ids");
+    let Some(Value::Array(ids)) = body.remove("file_ids") else {
+        return Err(invalid().into());
+    };
+    check_count(ids.len(), state)?;
+    ids.into_iter()
+        .map(|id| match id {
+            Value::String(id) => Ok(id),
+            _ => Err(invalid().into()),
+        })
+        .collect()
+}
+
+struct Change {
+    data_id: Uuid,
+    patch: DataEntryPatch,
+    /// The whole new document (replace) or a merge patch (merge); `None`: leave it.
+    metadata: Option<Value>,
+}
+
+fn parse_item(item: Value, mode: Mode, limits: &MetadataLimits) -> Result<Change, ApiError> {
+    let Value::Object(item) = item else {
+        return Err(FieldError::invalid_type("item", "an object").into());
+    };
+    let mut id = None;
+    let mut native = Map::new();
+    let mut tags = (mode == Mode::Replace).then(Vec::new);
+    let mut metadata = (mode == Mode::Replace).then(|| json!({}));
+    let mut errors = Vec::new();
+    for (key, value) in item {
+        match (key.as_str(), value) {
+            // The Python client sends `id`; the public docs' examples say `file_id`.
+            ("id" | "file_id", Value::String(raw)) => id = Some(raw),
+            ("id" | "file_id", _) => errors.push(FieldError::invalid_type(&key, "a string")),
+            // Omitted: for a replace, tags and metadata already default to empty.
+            (_, Value::Null) => {}
+            ("name", value) => {
+                native.insert("raw_name".into(), value);
+            }
+            ("tags", value) => match tags::parse("tags", value) {
+                Ok(parsed) => tags = Some(parsed),
+                Err(error) => errors.push(error),
+            },
+            ("metadata", value) => match MetadataPatch::parse("metadata", value, limits) {
+                Ok(document) => {
+                    let document = document.into_value();
+                    metadata = Some(match mode {
+                        Mode::Replace => without_nulls(document),
+                        Mode::Merge => document,
+                    });
+                }
+                Err(error) => errors.push(error),
+            },
+            // Members of a whole file object that cannot change; sent back as they are.
+            (field, _) if FILE_FIELDS.contains(&field) => {}
+            (field, _) => {
+                errors.push(FieldError::unknown_field(
+                    field,
+                    &["id", "name", "tags", "metadata"],
+                ));
+            }
+        }
+    }
+    let Some(raw_id) = id else {
+        return Err(FieldError::required("id").into());
+    };
+    let mut patch = match DataEntryPatch::from_json(native, limits) {
+        Ok(patch) if errors.is_empty() => patch,
+        Ok(_) => return Err(ApiError::Invalid(errors)),
+        Err(more) => return Err(ApiError::Invalid(errors.into_iter().chain(more).collect())),
+    };
+    patch.tags = tags;
+    Ok(Change {
+        data_id: file_id(&raw_id)?,
+        patch,
+        metadata,
+    })
+}
