@@ -11,3 +11,4 @@ mod metadata;
 mod patch;
 mod physical_samples;
 mod search;
+mod v2;

@@ -64,6 +64,18 @@ if ! venv_ready; then
 fi
 python=$venv/bin/python
 
+# The seed's example is a curl command; run it as curl.
+if ! command -v curl >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        log "installing curl with apt-get"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y curl
+    else
+        log "curl is needed (Debian: apt-get install curl)"
+        exit 2
+    fi
+fi
+
 # --- a throwaway labcat ------------------------------------------------------------------
 port_free() {
     "$python" - "$1" <<'EOF'

@@ -92,3 +92,49 @@ pub fn by_status(status: StatusCode) -> (StatusCode, u32) {
         _ => (StatusCode::INTERNAL_SERVER_ERROR, 90004),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{FieldError, Scope};
+
+    #[test]
+    fn no_error_has_code_0_and_every_status_is_one_the_client_has_a_class_for() {
+        let errors = [
+            ApiError::Unauthorized,
+            ApiError::Forbidden(Scope::Write),
+            ApiError::NotFound {
+                what: "data entry",
+                id: "x".into(),
+            },
+            ApiError::NoRoute,
+            ApiError::MethodNotAllowed,
+            ApiError::Invalid(vec![FieldError::required("name")]),
+            ApiError::BadQuery(vec![]),
+            ApiError::BadPath("x".into()),
+            ApiError::MalformedJson("x".into()),
+            ApiError::NotAnObject,
+            ApiError::PayloadTooLarge { limit: 1 },
+            ApiError::PreconditionFailed {
+                current_etag: "\"1\"".into(),
+            },
+            ApiError::PreconditionRequired,
+            ApiError::BadHeader("x".into()),
+            ApiError::Unavailable,
+            ApiError::Internal(anyhow::anyhow!("boom")),
+        ];
+        for error in &errors {
+            let (status, body) = sbg_error(error);
+            assert_ne!(body["code"], 0, "{error:?}");
+            assert_eq!(body["status"], status.as_u16());
+            assert!(
+                [400, 401, 403, 404, 405, 409, 429, 500, 503].contains(&status.as_u16()),
+                "{error:?} -> {status}"
+            );
+        }
+        let (status, body) = sbg_error(&ApiError::Unavailable);
+        assert_eq!((status.as_u16(), &body["code"]), (503, &json!(90005)));
+        let (_, body) = sbg_error(&ApiError::Internal(anyhow::anyhow!("secret detail")));
+        assert!(!body.to_string().contains("secret detail"));
+    }
+}
