@@ -6,7 +6,7 @@ use labcat::domain::Scope;
 use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, send, spawn_app};
+use crate::helpers::{TestApp, send, spawn_app, spawn_app_with};
 
 /// A `/v2` request as the client sends it: `X-SBG-Auth-Token`, JSON content type always.
 fn sbg(app: &TestApp, method: Method, path: &str) -> RequestBuilder {
@@ -297,6 +297,35 @@ async fn every_response_carries_rate_limit_and_request_id_headers() {
         assert!(number("x-ratelimit-reset") >= now, "epoch seconds");
         assert!(headers.contains_key("x-request-id"));
     }
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_is_a_429_with_code_1000_and_an_integer_reset() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.read_per_second = 1;
+        settings.rate_limit.read_burst = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        let (status, _) = send(sbg(&app, Method::GET, "/user")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let now = chrono::Utc::now().timestamp();
+    let response = sbg(&app, Method::GET, "/user").send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let headers = response.headers().clone();
+    assert_eq!(headers["x-ratelimit-limit"], "2");
+    assert_eq!(headers["x-ratelimit-remaining"], "0");
+    let reset: i64 = headers["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        reset > now,
+        "the client's rate_limit_sleeper sleeps until this epoch second"
+    );
+    assert_sbg_error(&response.json().await.unwrap(), 429, 1000);
 }
 
 #[tokio::test]
