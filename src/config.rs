@@ -20,6 +20,9 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
+    pub writes: WriteSettings,
+    pub rate_limit: RateLimitSettings,
+    pub cors: CorsSettings,
     pub log: LogSettings,
 }
 
@@ -29,6 +32,15 @@ pub struct ServerSettings {
     pub addr: String,
     pub workers: usize,
     pub max_body_bytes: usize,
+    /// 0: no bound.
+    pub request_timeout_ms: u64,
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.request_timeout_ms > 0).then(|| Duration::from_millis(self.request_timeout_ms))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +51,8 @@ pub struct DatabaseSettings {
     pub data_dir: PathBuf,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// 0: no bound.
+    pub statement_timeout_ms: u64,
 }
 
 impl DatabaseSettings {
@@ -51,6 +65,31 @@ impl DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub metadata: MetadataLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WriteSettings {
+    pub require_if_match: bool,
+    pub bulk_max_items: usize,
+    pub idempotency_ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    pub read_per_second: u32,
+    pub read_burst: u32,
+    pub write_per_second: u32,
+    pub write_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub allowed_origins: Vec<String>,
+    pub max_age_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,14 +128,21 @@ impl Settings {
                 Environment::with_prefix("LABCAT")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("cors.allowed_origins"),
             )
             .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?;
-        let settings: Settings = builder
+        let mut settings: Settings = builder
             .build()
             .context("invalid configuration")?
             .try_deserialize()
             .context("invalid configuration")?;
+        // `LABCAT__CORS__ALLOWED_ORIGINS=` (empty) means none, not one empty origin.
+        settings
+            .cors
+            .allowed_origins
+            .retain(|origin| !origin.trim().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -130,6 +176,34 @@ impl Settings {
                 value > 0,
                 "invalid configuration: {name} must be greater than 0"
             );
+        }
+        self.validate_operations()
+    }
+
+    fn validate_operations(&self) -> anyhow::Result<()> {
+        let rate = &self.rate_limit;
+        let positive = [
+            (
+                "database.acquire_timeout_ms",
+                self.database.acquire_timeout_ms,
+            ),
+            ("rate_limit.read_per_second", rate.read_per_second.into()),
+            ("rate_limit.read_burst", rate.read_burst.into()),
+            ("rate_limit.write_per_second", rate.write_per_second.into()),
+            ("rate_limit.write_burst", rate.write_burst.into()),
+        ];
+        for (name, value) in positive {
+            anyhow::ensure!(
+                value > 0,
+                "invalid configuration: {name} must be greater than 0"
+            );
+        }
+        for origin in &self.cors.allowed_origins {
+            if let Some(problem) = crate::cors::origin_problem(origin) {
+                anyhow::bail!(
+                    "invalid configuration: cors.allowed_origins entry '{origin}' {problem}"
+                );
+            }
         }
         Ok(())
     }

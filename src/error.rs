@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::db::DbError;
 use crate::domain::{FieldError, Scope};
+use crate::rate_limit::RateLimitStatus;
 use crate::telemetry;
 
 /// Seconds a client should wait before retrying when the database is unreachable.
@@ -44,8 +45,20 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("a physical sample named like this already exists")]
     DuplicateSample { existing_id: uuid::Uuid },
+    #[error("the entry has changed since the ETag in If-Match; its current ETag is {current_etag}")]
+    PreconditionFailed { current_etag: String },
+    #[error("this server requires If-Match on writes; GET the entry and send its ETag")]
+    PreconditionRequired,
+    #[error("a request with this Idempotency-Key is still being processed")]
+    IdempotencyInProgress,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("invalid header: {0}")]
+    BadHeader(String),
     #[error("the database is unavailable")]
     Unavailable,
+    #[error("this key made too many {} requests; retry in {} s", .0.policy, .0.retry_after_secs.unwrap_or(1))]
+    RateLimited(RateLimitStatus),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -105,7 +118,13 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::DuplicateSample { .. } => "duplicate_name",
+            ApiError::PreconditionFailed { .. } => "precondition_failed",
+            ApiError::PreconditionRequired => "precondition_required",
+            ApiError::IdempotencyInProgress => "idempotency_in_progress",
+            ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::BadHeader(_) => "invalid_header",
             ApiError::Unavailable => "service_unavailable",
+            ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -118,10 +137,13 @@ impl ApiError {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
             StatusCode::CONFLICT => "Conflict",
+            StatusCode::PRECONDITION_FAILED => "Precondition failed",
+            StatusCode::PRECONDITION_REQUIRED => "Precondition required",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "Unsupported media type",
             StatusCode::UNPROCESSABLE_ENTITY => "Unprocessable content",
             StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "Too many requests",
             _ => "Internal server error",
         }
     }
@@ -143,29 +165,9 @@ impl ApiError {
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::BadQuery(_) | ApiError::BadPath(_) | ApiError::MalformedJson(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::Invalid(_) | ApiError::NotAnObject => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::DuplicateSample { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(error) = self {
-            tracing::error!(error = ?error, "request failed");
-        }
+impl ApiError {
+    /// The problem document, for responses and for per-item results of bulk requests.
+    pub fn problem(&self) -> Value {
         let code = self.code();
         let errors = match self {
             ApiError::Invalid(errors) | ApiError::BadQuery(errors) => errors.as_slice(),
@@ -180,6 +182,40 @@ impl ResponseError for ApiError {
             errors,
             request_id: telemetry::current_request_id(),
         };
+        serde_json::to_value(problem).unwrap_or_default()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BadQuery(_)
+            | ApiError::BadPath(_)
+            | ApiError::MalformedJson(_)
+            | ApiError::BadHeader(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::NotAnObject | ApiError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::DuplicateSample { .. } => StatusCode::CONFLICT,
+            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(error) = self {
+            tracing::error!(error = ?error, "request failed");
+        }
         let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
         match self {
@@ -192,8 +228,16 @@ impl ResponseError for ApiError {
             ApiError::Unavailable => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
             }
+            ApiError::RateLimited(status) => {
+                for (name, value) in status.headers() {
+                    response.insert_header((name, value));
+                }
+            }
+            ApiError::PreconditionFailed { current_etag } => {
+                response.insert_header((header::ETAG, current_etag.as_str()));
+            }
             _ => {}
         }
-        response.body(serde_json::to_string(&problem).unwrap_or_default())
+        response.body(self.problem().to_string())
     }
 }

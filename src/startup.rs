@@ -12,7 +12,10 @@ use sqlx::PgPool;
 use crate::auth::KeyUsage;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
-use crate::{routes, telemetry};
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
+use crate::shutdown::{self, InFlight};
+use crate::{cors, rate_limit, request_timeout, routes, telemetry};
 
 /// How often one key's `last_used_at` is written, at most.
 const KEY_USAGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -23,11 +26,21 @@ pub struct AppState {
     pub metadata_limits: MetadataLimits,
     pub max_body_bytes: usize,
     pub key_usage: KeyUsage,
+    /// Writes without If-Match are refused (428).
+    pub require_if_match: bool,
+    pub bulk_max_items: usize,
+    pub idempotency_ttl: Duration,
+    pub metrics: Metrics,
+    /// `None` when rate limiting is off.
+    pub rate_limits: Option<RateLimits>,
+    pub request_timeout: Option<Duration>,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    in_flight: web::Data<InFlight>,
+    shutdown_timeout: Duration,
 }
 
 impl Application {
@@ -41,14 +54,33 @@ impl Application {
             pool,
             metadata_limits: settings.limits.metadata,
             max_body_bytes: settings.server.max_body_bytes,
+            require_if_match: settings.writes.require_if_match,
+            bulk_max_items: settings.writes.bulk_max_items,
+            idempotency_ttl: Duration::from_secs(settings.writes.idempotency_ttl_seconds),
+            metrics: Metrics::new(),
+            rate_limits: RateLimits::from_settings(&settings.rate_limit),
+            request_timeout: settings.server.request_timeout(),
         });
+        let cors_settings = settings.cors.clone();
+        let in_flight = web::Data::new(InFlight::default());
+        let counted = in_flight.clone();
         let mut server = HttpServer::new(move || {
+            // The last `wrap` runs first.
             App::new()
                 .app_data(state.clone())
+                .app_data(counted.clone())
+                .wrap(from_fn(request_timeout::limit))
+                .wrap(cors::middleware(&cors_settings))
+                .wrap(from_fn(routes::idempotency::middleware))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(from_fn(rate_limit::headers))
                 .wrap(from_fn(telemetry::request_context))
+                .wrap(from_fn(shutdown::count_in_flight))
                 .configure(routes::configure)
         })
+        // Signals are handled by `run_until_signalled` (see `shutdown` for why).
+        .disable_signals()
+        .shutdown_timeout(settings.server.shutdown_timeout_seconds)
         .listen(listener)?;
         if settings.server.workers > 0 {
             server = server.workers(settings.server.workers);
@@ -56,6 +88,8 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            in_flight,
+            shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
         })
     }
 
@@ -63,8 +97,23 @@ impl Application {
         self.port
     }
 
-    /// Runs until SIGINT/SIGTERM, then stops accepting and finishes in-flight requests.
+    /// Runs until the process ends (tests) or the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops accepting, lets the requests in flight
+    /// finish, and returns.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let server = tokio::spawn(self.server);
+        let signal = shutdown::signalled().await?;
+        tracing::info!(
+            signal,
+            in_flight = self.in_flight.count(),
+            "shutting down: no new connections; finishing the requests in flight"
+        );
+        shutdown::drain(&handle, &self.in_flight, self.shutdown_timeout).await;
+        server.await.map_err(std::io::Error::other)?
     }
 }

@@ -49,16 +49,22 @@ fn presented_secret(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
+/// Finds the key (no cache: a revoked key is refused on the very next request, on every
+/// instance), then charges the request to the key's rate limit.
 async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
-    let hash = presented_secret(request.headers())
-        .and_then(KeyHash::of_presented)
-        .ok_or(ApiError::Unauthorized)?;
     let state = request
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered at startup");
+    let unauthorized = || {
+        state.metrics.auth_failure();
+        ApiError::Unauthorized
+    };
+    let hash = presented_secret(request.headers())
+        .and_then(KeyHash::of_presented)
+        .ok_or_else(unauthorized)?;
     let key = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes())
         .await?
-        .ok_or(ApiError::Unauthorized)?;
+        .ok_or_else(unauthorized)?;
     let scopes = key.scopes.iter().filter_map(|s| s.parse().ok()).collect();
     let principal = Principal {
         key_id: key.key_id,
@@ -68,6 +74,16 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     state.key_usage.record(principal.key_id);
     // The request log reads who made the request from here.
     request.extensions_mut().insert(principal.clone());
+    if let Some(limits) = &state.rate_limits {
+        let outcome = limits.check(principal.key_id, request.method());
+        // `rate_limit::headers` puts the key's standing on the response from here.
+        let status = outcome.as_ref().unwrap_or_else(|status| status).clone();
+        request.extensions_mut().insert(status);
+        if let Err(status) = outcome {
+            state.metrics.rate_limited(status.policy);
+            return Err(ApiError::RateLimited(status));
+        }
+    }
     Ok(principal)
 }
 
@@ -76,6 +92,11 @@ impl FromRequest for Principal {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(request: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // A middleware may have authenticated this request already.
+        if let Some(principal) = request.extensions().get::<Principal>() {
+            let principal = principal.clone();
+            return Box::pin(async move { Ok(principal) });
+        }
         Box::pin(authenticate(request.clone()))
     }
 }

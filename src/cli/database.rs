@@ -46,15 +46,20 @@ impl Database {
                 (cluster.connect_options(EMBEDDED_DATABASE), Some(cluster))
             }
         };
+        let options = match settings.database.statement_timeout_ms {
+            0 => options,
+            // The session default; `RESET statement_timeout` returns to it.
+            ms => options.options([("statement_timeout", ms)]),
+        };
         let pool = db::pool(
-            options,
+            options.clone(),
             settings.database.max_connections,
             settings.database.acquire_timeout(),
         );
         let database = Self { pool, embedded };
         if let Err(error) = db::migrate(&database.pool).await {
             database.close().await;
-            return Err(error.context("cannot reach the database to apply migrations"));
+            return Err(explain_failed_start(error, &options, settings).await);
         }
         Ok(database)
     }
@@ -65,5 +70,43 @@ impl Database {
         if let Some(cluster) = self.embedded {
             let _ = tokio::task::spawn_blocking(move || cluster.stop()).await;
         }
+    }
+}
+
+/// One line on why start-up could not migrate: the pool only says it timed out, so one
+/// direct connection attempt finds the real cause (refused, unknown host, bad password).
+async fn explain_failed_start(
+    error: anyhow::Error,
+    options: &PgConnectOptions,
+    settings: &Settings,
+) -> anyhow::Error {
+    let target = describe(options);
+    let timeout = settings.database.acquire_timeout();
+    let attempt = tokio::time::timeout(
+        timeout,
+        <sqlx::PgConnection as sqlx::Connection>::connect_with(options),
+    )
+    .await;
+    match attempt {
+        Ok(Ok(_)) => error.context(format!("cannot apply migrations to the database {target}")),
+        Ok(Err(cause)) => anyhow::anyhow!("cannot connect to the database {target}: {cause}"),
+        Err(_) => anyhow::anyhow!(
+            "cannot connect to the database {target}: no answer within {} ms \
+             (database.acquire_timeout_ms)",
+            timeout.as_millis()
+        ),
+    }
+}
+
+/// Where the options point, without credentials: `host:port/database`.
+fn describe(options: &PgConnectOptions) -> String {
+    let database = options.get_database().unwrap_or("(default)");
+    match options.get_socket() {
+        Some(socket) => format!("at {}/{database}", socket.display()),
+        None => format!(
+            "at {}:{}/{database}",
+            options.get_host(),
+            options.get_port()
+        ),
     }
 }

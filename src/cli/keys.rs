@@ -10,6 +10,7 @@ use crate::auth::issue_key;
 use crate::config::Settings;
 use crate::db;
 use crate::domain::Scope;
+use crate::domain::api_key::valid_user_id;
 use crate::domain::timestamp;
 
 #[derive(Debug, Subcommand)]
@@ -120,13 +121,6 @@ async fn execute(
         }
     }
     Ok(())
-}
-
-pub fn valid_user_id(user: &str) -> bool {
-    (1..=128).contains(&user.len())
-        && user
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'))
 }
 
 /// `90d`, `12h`, `30m`, `45s`, `2w`.

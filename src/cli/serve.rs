@@ -68,6 +68,9 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         );
         println!();
     }
-    application.run_until_stopped().await?;
+    application.run_until_signalled().await?;
+    // actix has stopped accepting and finished (or, past server.shutdown_timeout_seconds,
+    // dropped) the requests in flight; the caller closes the pool next.
+    tracing::info!("stopped serving; closing the database pool");
     Ok(())
 }

@@ -103,6 +103,20 @@ pub async fn revoke(pool: &PgPool, key_id: Uuid) -> DbResult<bool> {
     Ok(result.rows_affected() == 1)
 }
 
+/// Revokes the key if it belongs to `owner` (any owner when `None`). Revoking a revoked
+/// key again keeps its first revocation time and still counts as found.
+pub async fn revoke_owned(pool: &PgPool, key_id: Uuid, owner: Option<&str>) -> DbResult<bool> {
+    let result = sqlx::query(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+         WHERE key_id = $1 AND ($2::text IS NULL OR user_id = $2)",
+    )
+    .bind(key_id)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 pub async fn count(pool: &PgPool) -> DbResult<i64> {
     let count = sqlx::query_scalar("SELECT count(*) FROM api_keys")
         .fetch_one(pool)

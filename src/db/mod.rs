@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod data_entries;
 pub mod files;
+pub mod idempotency;
 pub mod physical_samples;
 pub mod users;
 
@@ -62,7 +63,15 @@ pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Du
 }
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR.run(pool).await?;
+    let mut connection = pool.acquire().await?;
+    // A migration may rightly run longer than the service's statement_timeout.
+    sqlx::query("SET statement_timeout = 0")
+        .execute(&mut *connection)
+        .await?;
+    MIGRATOR.run(&mut *connection).await?;
+    sqlx::query("RESET statement_timeout")
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
 

@@ -1,14 +1,17 @@
 //! Types and rules of the catalogue. No I/O: everything here is checked once, at the edge,
 //! and the rest of the service works with values that are already valid.
 
+pub mod api_key;
 pub mod data_entry;
 pub mod enums;
 pub mod field_error;
 pub mod fields;
 pub mod file_query;
+pub mod history;
 pub mod metadata;
 pub mod patch;
 pub mod physical_sample;
+pub mod precondition;
 pub mod search;
 pub mod tags;
 pub mod timestamp;
@@ -20,4 +23,5 @@ pub use fields::FieldSelection;
 pub use metadata::{MetadataLimits, MetadataPatch};
 pub use patch::Patch;
 pub use physical_sample::{NewPhysicalSample, PhysicalSample};
+pub use precondition::IfMatch;
 pub use search::{SearchQuery, SortKey};

@@ -61,6 +61,8 @@ pub struct SearchQuery {
     pub keywords: Vec<String>,
     pub data_type: Option<CharSourceType>,
     pub status: Option<PipelineStatus>,
+    /// The SDK asked for a type or status labcat never stores: the answer is empty.
+    pub matches_nothing: bool,
     pub upload_min: Option<DateTime<Utc>>,
     pub upload_max: Option<DateTime<Utc>>,
     pub updated_min: Option<DateTime<Utc>>,
@@ -81,6 +83,7 @@ impl Default for SearchQuery {
             keywords: Vec::new(),
             data_type: None,
             status: None,
+            matches_nothing: false,
             upload_min: None,
             upload_max: None,
             updated_min: None,
@@ -93,6 +96,16 @@ impl Default for SearchQuery {
         }
     }
 }
+
+/// Data types and statuses the Atomscale SDK knows but labcat has no entries of: asking
+/// for them is not an error, it just finds nothing.
+const SDK_ONLY_TYPES: &[&str] = &["rheed_image", "recipe"];
+const SDK_ONLY_STATUSES: &[&str] = &[
+    "stream_active",
+    "stream_interrupted",
+    "stream_finalizing",
+    "stream_error",
+];
 
 /// Parameters the SDK sends that labcat has nothing to filter on yet.
 const ACCEPTED_AND_IGNORED: &[&str] = &[
@@ -168,6 +181,8 @@ impl SearchQuery {
                 self.keywords
                     .extend(value.split_whitespace().map(str::to_owned))
             }
+            "data_type" if SDK_ONLY_TYPES.contains(&value) => self.matches_nothing = true,
+            "status" if SDK_ONLY_STATUSES.contains(&value) => self.matches_nothing = true,
             "data_type" => {
                 self.data_type = match value {
                     "all" | "" => None,
@@ -323,6 +338,9 @@ mod tests {
         assert_eq!(query.data_type, Some(CharSourceType::Metrology));
         assert_eq!(query.status, None);
         assert!(query.upload_min.is_some());
+        assert!(!query.matches_nothing);
+        let query = SearchQuery::parse([("data_type", "recipe"), ("status", "stream_active")]);
+        assert!(query.unwrap().matches_nothing);
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! HTTP only: extract, call the domain and the database, shape the response.
 
+mod api_keys;
 mod body;
 mod data_entries;
 mod health;
+pub mod idempotency;
 mod metadata;
+mod metrics;
 mod physical_samples;
 mod response;
 mod v2;
@@ -15,10 +18,18 @@ use crate::error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/healthz").get(health::healthz))
         .service(resource("/readyz").get(health::readyz))
+        .service(resource("/metrics").get(metrics::metrics))
+        .service(
+            resource("/api_keys")
+                .get(api_keys::list)
+                .post(api_keys::create),
+        )
+        .service(resource("/api_keys/{key_id}").delete(api_keys::revoke))
         .service(
             resource("/data_entries")
                 .get(data_entries::search)
-                .post(data_entries::create),
+                .post(data_entries::create)
+                .patch(data_entries::bulk_update),
         )
         .service(
             resource("/data_entries/{data_id}")
@@ -32,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .patch(metadata::merge)
                 .put(metadata::replace),
         )
+        .service(resource("/data_entries/{data_id}/history").get(data_entries::history))
         .service(
             resource("/physical_samples")
                 .get(physical_samples::list)

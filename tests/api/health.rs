@@ -25,6 +25,24 @@ async fn an_incoming_request_id_is_echoed_and_used_in_problems() {
     assert_eq!(response.headers()["x-request-id"], "trace-me-123");
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "trace-me-123");
+
+    // Without one (or with one not fit for a log line) the server makes one and says it.
+    for incoming in [None, Some("has spaces in it"), Some(&*"x".repeat(200))] {
+        let mut request = app.get("/data_entries");
+        if let Some(value) = incoming {
+            request = request.header("X-Request-Id", value);
+        }
+        let response = request.send().await.unwrap();
+        let made = response.headers()["x-request-id"].to_str().unwrap();
+        assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
+    }
+    let response = app.get("/no/such/route").send().await.unwrap();
+    let made = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], made.as_str());
 }
 
 #[tokio::test]

@@ -197,3 +197,34 @@ pub async fn send(request: RequestBuilder) -> (StatusCode, Value) {
     let text = response.text().await.expect("a body");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// A fresh, migrated database on the test server, as a URL for a `labcat` process.
+pub async fn fresh_database_url() -> String {
+    let maintenance = test_server().maintenance_options();
+    let database = format!("labcat_test_{}", Uuid::new_v4().simple());
+    db::create_database_if_missing(maintenance.clone(), &database)
+        .await
+        .expect("the test database is created");
+    let pool = db::pool(
+        maintenance.database(&database),
+        2,
+        std::time::Duration::from_secs(5),
+    );
+    db::migrate(&pool).await.expect("migrations apply");
+    pool.close().await;
+    match test_server() {
+        TestServer::Embedded(cluster) => cluster.url(&database),
+        TestServer::External(_) => {
+            let url = std::env::var("TEST_DATABASE_URL")
+                .or_else(|_| std::env::var("DATABASE_URL"))
+                .expect("an external server has a URL");
+            let (base, query) = url.split_once('?').unwrap_or((&url, ""));
+            let (server, _) = base.rsplit_once('/').expect("the URL names a database");
+            if query.is_empty() {
+                format!("{server}/{database}")
+            } else {
+                format!("{server}/{database}?{query}")
+            }
+        }
+    }
+}

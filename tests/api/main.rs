@@ -1,14 +1,23 @@
 //! One integration-test binary (faster to link): every test spawns the real application on
 //! port 0 against a fresh database and talks HTTP to it.
 
+mod api_keys;
 mod auth;
 mod bad_input;
+mod bulk;
 mod concurrency;
+mod conditional;
 mod data_entries;
 mod health;
 mod helpers;
+mod history;
+mod idempotency;
 mod metadata;
+mod multi_instance;
+mod operations;
+mod outage;
 mod patch;
 mod physical_samples;
+mod process;
 mod search;
 mod v2;

@@ -1,0 +1,150 @@
+//! Key self-service: `GET|POST /api_keys`, `DELETE /api_keys/{id}`.
+//!
+//! Listing needs `read`, creating and revoking need `write`; `admin` alone is enough for
+//! all three and is what it takes to touch another user's keys (and to create users). A
+//! new key's scopes are never wider than the caller's.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use serde_json::json;
+
+use super::body::JsonObject;
+use super::response::{parse_id, query_pairs};
+use crate::auth::{Principal, issue_key};
+use crate::db;
+use crate::db::api_keys::KeyRecord;
+use crate::domain::api_key::{ApiKeyView, NewApiKey, valid_user_id};
+use crate::domain::{FieldError, Scope, timestamp};
+use crate::error::ApiError;
+use crate::startup::AppState;
+
+/// `GET /api_keys[?user_id=U]`: the caller's keys, or U's for an admin. Never secrets.
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    require_own_or_admin(&principal, Scope::Read)?;
+    let mut user_id = principal.user_id.clone();
+    for (name, value) in query_pairs(&request) {
+        match name.as_str() {
+            "user_id" if valid_user_id(&value) => user_id = value,
+            "user_id" => {
+                return Err(ApiError::BadQuery(vec![FieldError::invalid_value(
+                    "user_id",
+                    "'user_id' must be 1-128 letters, digits, '_', '.', '@' or '-'",
+                )]));
+            }
+            _ => {
+                return Err(ApiError::BadQuery(vec![FieldError::new(
+                    name.as_str(),
+                    "unknown_parameter",
+                    format!("unknown query parameter '{name}'; known: user_id"),
+                )]));
+            }
+        }
+    }
+    if user_id != principal.user_id {
+        principal.require(Scope::Admin)?;
+    }
+    let now = Utc::now();
+    let keys: Vec<ApiKeyView> = db::api_keys::list(&state.pool, Some(&user_id))
+        .await?
+        .into_iter()
+        .map(|record| view(record, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(keys))
+}
+
+/// `POST /api_keys`: 201 with the secret, shown this once.
+pub async fn create(
+    principal: Principal,
+    state: web::Data<AppState>,
+    JsonObject(body): JsonObject,
+) -> Result<HttpResponse, ApiError> {
+    require_own_or_admin(&principal, Scope::Write)?;
+    let new_key = NewApiKey::from_json(body, Utc::now())?;
+    let user_id = new_key
+        .user_id
+        .clone()
+        .unwrap_or_else(|| principal.user_id.clone());
+    if user_id != principal.user_id {
+        principal.require(Scope::Admin)?;
+    }
+    if let Some(scope) = new_key.scope_beyond(&principal.scopes) {
+        return Err(ApiError::Forbidden(scope));
+    }
+    let (secret, record) = issue_key(
+        &state.pool,
+        &user_id,
+        &new_key.name,
+        &new_key.scopes,
+        new_key.expires_at,
+    )
+    .await?;
+    tracing::info!(
+        key_id = %record.key_id,
+        user_id = %record.user_id,
+        created_by = %principal.key_id,
+        "api key created"
+    );
+    Ok(HttpResponse::build(StatusCode::CREATED).json(json!({
+        "id": record.key_id,
+        "key": secret.expose(),
+        "prefix": record.prefix,
+        "name": record.name,
+        "scopes": record.scopes,
+        "user_id": record.user_id,
+        "created_at": timestamp::format(&record.created_at),
+        "expires_at": record.expires_at.as_ref().map(timestamp::format),
+    })))
+}
+
+/// `DELETE /api_keys/{id}`: revokes at once (204). Someone else's key without `admin` is a
+/// 404, exactly like a missing one.
+pub async fn revoke(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    require_own_or_admin(&principal, Scope::Write)?;
+    let key_id = parse_id(&path)?;
+    let owner = if principal.scopes.contains(&Scope::Admin) {
+        None
+    } else {
+        Some(principal.user_id.as_str())
+    };
+    if !db::api_keys::revoke_owned(&state.pool, key_id, owner).await? {
+        return Err(ApiError::NotFound {
+            what: "API key",
+            id: key_id.to_string(),
+        });
+    }
+    tracing::info!(%key_id, revoked_by = %principal.key_id, "api key revoked");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `scope`, unless the key is an admin key, which may manage keys without it.
+fn require_own_or_admin(principal: &Principal, scope: Scope) -> Result<(), ApiError> {
+    if principal.scopes.contains(&Scope::Admin) {
+        Ok(())
+    } else {
+        principal.require(scope)
+    }
+}
+
+fn view(record: KeyRecord, now: chrono::DateTime<Utc>) -> ApiKeyView {
+    ApiKeyView {
+        status: ApiKeyView::status_at(record.revoked_at, record.expires_at, now),
+        id: record.key_id,
+        prefix: record.prefix,
+        name: record.name,
+        scopes: record.scopes,
+        user_id: record.user_id,
+        created_at: record.created_at,
+        expires_at: record.expires_at,
+        last_used_at: record.last_used_at,
+        revoked_at: record.revoked_at,
+    }
+}
