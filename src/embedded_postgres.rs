@@ -167,6 +167,9 @@ impl EmbeddedPostgres {
             ]);
         }
         as_owner(&mut command, owner);
+        // Its own process group: a Ctrl-C in the terminal must reach labcat alone, which
+        // finishes the requests in flight and then stops the cluster itself.
+        command.process_group(0);
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
         // If labcat dies without stopping the cluster, the postmaster gets SIGINT (fast
         // shutdown) instead of living on as an orphan.
