@@ -10,6 +10,7 @@ pub mod domain;
 pub mod embedded_postgres;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod rate_limit;
 pub mod request_timeout;
 pub mod routes;

@@ -99,8 +99,8 @@ impl Default for SearchQuery {
 
 /// Data types and statuses the Atomscale SDK knows but labcat has no entries of: asking
 /// for them is not an error, it just finds nothing.
-const SDK_ONLY_TYPES: &[&str] = &["rheed_image", "recipe"];
-const SDK_ONLY_STATUSES: &[&str] = &[
+pub const SDK_ONLY_TYPES: &[&str] = &["rheed_image", "recipe"];
+pub const SDK_ONLY_STATUSES: &[&str] = &[
     "stream_active",
     "stream_interrupted",
     "stream_finalizing",

@@ -17,9 +17,30 @@ use crate::db::api_keys::KeyRecord;
 use crate::domain::api_key::{ApiKeyView, NewApiKey, valid_user_id};
 use crate::domain::{FieldError, Scope, timestamp};
 use crate::error::ApiError;
+use crate::openapi::params::{IdempotencyKey, KeyOwner};
+use crate::openapi::responses::*;
+use crate::openapi::schemas::{ApiKey, CreatedApiKey, NewApiKey as NewApiKeyBody};
 use crate::startup::AppState;
 
 /// `GET /api_keys[?user_id=U]`: the caller's keys, or U's for an admin. Never secrets.
+#[utoipa::path(
+    get,
+    path = "/api_keys",
+    operation_id = "list_api_keys",
+    tag = "api keys",
+    summary = "List API keys",
+    description = "The caller's keys (active, expired and revoked), or another user's for an \
+        `admin` key. Never the secrets. Any other query parameter is a 400.",
+    params(KeyOwner),
+    responses(
+        (status = 200, description = "The keys, oldest first.", body = Vec<ApiKey>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -58,6 +79,30 @@ pub async fn list(
 }
 
 /// `POST /api_keys`: 201 with the secret, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api_keys",
+    operation_id = "create_api_key",
+    tag = "api keys",
+    summary = "Create an API key",
+    description = "The response carries the secret, shown this once; only its SHA-256 is \
+        stored. The new key's scopes cannot exceed the caller's; a key for another user needs \
+        `admin` (and creates the user if new).",
+    params(IdempotencyKey),
+    request_body(content = NewApiKeyBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = CreatedApiKey),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableContent),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -103,6 +148,25 @@ pub async fn create(
 
 /// `DELETE /api_keys/{id}`: revokes at once (204). Someone else's key without `admin` is a
 /// 404, exactly like a missing one.
+#[utoipa::path(
+    delete,
+    path = "/api_keys/{key_id}",
+    operation_id = "revoke_api_key",
+    tag = "api keys",
+    summary = "Revoke an API key",
+    description = "Takes effect on the very next request, on every instance. Someone else's \
+        key, without `admin`, is a 404 like a missing one.",
+    params(("key_id" = uuid::Uuid, Path, description = "The key's `id`.")),
+    responses(
+        (status = 204, description = "Revoked (or already revoked)."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn revoke(
     principal: Principal,
     state: web::Data<AppState>,

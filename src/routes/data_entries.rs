@@ -12,9 +12,57 @@ use crate::db::data_entries::MetadataWrite;
 use crate::domain::search::Cursor;
 use crate::domain::{DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey};
 use crate::error::ApiError;
+use crate::openapi::params::{
+    BulkParams, EntryFields, HistoryParams, IdempotencyKey, IfMatch as IfMatchHeader, IfNoneMatch,
+    SearchParams,
+};
+use crate::openapi::responses::*;
+use crate::openapi::schemas::{
+    BulkPatchItem, BulkResult, DataEntry as EntryBody, DataEntryPatch as PatchBody, HistoryRecord,
+    NewDataEntry as NewEntryBody, Problem,
+};
 use crate::startup::AppState;
 
 /// `POST /data_entries`: 201, `Location`, the full entry.
+#[utoipa::path(
+    post,
+    path = "/data_entries",
+    operation_id = "create_data_entry",
+    tag = "data entries",
+    summary = "Register a data entry",
+    params(EntryFields, IdempotencyKey),
+    request_body(content = NewEntryBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = EntryBody,
+            headers(("ETag" = String, description = "The entry's revision, quoted."),
+                ("Location" = String, description = "`/data_entries/{data_id}`.")),
+            links(
+                ("GetDataEntry" = (operation_id = "get_data_entry",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+                ("UpdateDataEntry" = (operation_id = "update_data_entry",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+                ("DeleteDataEntry" = (operation_id = "delete_data_entry",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+                ("GetMetadata" = (operation_id = "get_metadata",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+                ("MergeMetadata" = (operation_id = "merge_metadata",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+                ("ReplaceMetadata" = (operation_id = "replace_metadata",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+                ("GetHistory" = (operation_id = "get_data_entry_history",
+                    parameters(("data_id" = "$response.body#/data_id")))),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableContent),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -36,6 +84,30 @@ pub async fn create(
 }
 
 /// `GET /data_entries/{data_id}`: the full entry, with `ETag` (and 304 on `If-None-Match`).
+#[utoipa::path(
+    get,
+    path = "/data_entries/{data_id}",
+    operation_id = "get_data_entry",
+    tag = "data entries",
+    summary = "Get a data entry",
+    params(
+        ("data_id" = uuid::Uuid, Path, description = "The entry's `data_id`."),
+        EntryFields,
+        IfNoneMatch,
+    ),
+    responses(
+        (status = 200, description = "The entry.", body = EntryBody,
+            headers(("ETag" = String, description = "The entry's revision, quoted."))),
+        (status = 304, description = "`If-None-Match` named the current ETag.",
+            headers(("ETag" = String))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -60,6 +132,42 @@ pub async fn get(
 }
 
 /// `PATCH /data_entries/{data_id}`: a partial update, applied atomically; the full entry back.
+#[utoipa::path(
+    patch,
+    path = "/data_entries/{data_id}",
+    operation_id = "update_data_entry",
+    tag = "data entries",
+    summary = "Update a data entry",
+    description = "Every member is optional; `null` clears a nullable one; `metadata` is \
+        merged as an RFC 7396 merge patch. The change is atomic and a no-op changes nothing \
+        (not even `last_updated`).",
+    params(
+        ("data_id" = uuid::Uuid, Path, description = "The entry's `data_id`."),
+        EntryFields,
+        IfMatchHeader,
+        IdempotencyKey,
+    ),
+    request_body(content(
+        (PatchBody = "application/json"),
+        (PatchBody = "application/merge-patch+json"),
+    )),
+    responses(
+        (status = 200, description = "The entry after the change.", body = EntryBody,
+            headers(("ETag" = String, description = "The entry's revision, quoted."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 412, response = PreconditionFailed),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableContent),
+        (status = 428, response = PreconditionRequired),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
@@ -95,6 +203,28 @@ pub async fn update(
 }
 
 /// `DELETE /data_entries/{data_id}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/data_entries/{data_id}",
+    operation_id = "delete_data_entry",
+    tag = "data entries",
+    summary = "Delete a data entry",
+    params(
+        ("data_id" = uuid::Uuid, Path, description = "The entry's `data_id`."),
+        IfMatchHeader,
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 412, response = PreconditionFailed),
+        (status = 428, response = PreconditionRequired),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
@@ -112,6 +242,34 @@ pub async fn delete(
 /// `PATCH /data_entries` with `[{"data_id": …, <patch fields>}, …]`: one result per item, in
 /// order. Each item is atomic on its own; with `?atomic=true` the whole batch is, and one
 /// bad item means none is applied.
+#[utoipa::path(
+    patch,
+    path = "/data_entries",
+    operation_id = "bulk_update_data_entries",
+    tag = "data entries",
+    summary = "Update many data entries",
+    description = "One result per item, in order; each item is atomic on its own and reports \
+        the status it would have had alone. With `?atomic=true` the batch is all or nothing: \
+        one bad item is a 422 naming it (`[index].field`) and nothing is applied. At most \
+        `writes.bulk_max_items` (1000 by default) items.",
+    params(BulkParams, IdempotencyKey),
+    request_body(content(
+        (Vec<BulkPatchItem> = "application/json"),
+        (Vec<BulkPatchItem> = "application/merge-patch+json"),
+    )),
+    responses(
+        (status = 200, description = "Each item's outcome.", body = Vec<BulkResult>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableContent),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn bulk_update(
     principal: Principal,
     state: web::Data<AppState>,
@@ -260,6 +418,29 @@ fn item_error(index: usize, error: &ApiError) -> FieldError {
 
 /// `GET /data_entries/{data_id}/history`: effective changes, newest first, paged by
 /// `limit` (default 100) and `cursor` (the `Link: rel="next"` header carries it).
+#[utoipa::path(
+    get,
+    path = "/data_entries/{data_id}/history",
+    operation_id = "get_data_entry_history",
+    tag = "data entries",
+    summary = "An entry's change history",
+    description = "Effective changes, newest first: who, when, with which key and request, and \
+        what changed. Kept after the entry is deleted.",
+    params(
+        ("data_id" = uuid::Uuid, Path, description = "The entry's `data_id`."),
+        HistoryParams,
+    ),
+    responses(
+        (status = 200, description = "The changes.", body = Vec<HistoryRecord>,
+            headers(("Link" = String, description = "`<url>; rel=\"next\"` when there are more."))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn history(
     principal: Principal,
     state: web::Data<AppState>,
@@ -317,6 +498,33 @@ pub async fn history(
 
 /// `GET /data_entries`: a JSON array; the next page in `Link: <…>; rel="next"`, the total
 /// in `X-Total-Count`.
+#[utoipa::path(
+    get,
+    path = "/data_entries",
+    operation_id = "search_data_entries",
+    tag = "data entries",
+    summary = "Search data entries",
+    description = "The caller's entries matching every given filter, as a JSON array. \
+        Besides the parameters below, `metadata.<key>=<value>` keeps entries whose top-level \
+        metadata key equals the value (as a string, or as the number, boolean or null it \
+        spells); repeat for more keys. Any other parameter is a 422.",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page of entries.", body = Vec<EntryBody>,
+            headers(
+                ("X-Total-Count" = i64, description = "How many entries match, over all pages."),
+                ("Link" = String, description = "`<url>; rel=\"next\"` when there are more."),
+            )),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "A search parameter is unknown or has an invalid value \
+            (422, as the FastAPI service the Atomscale SDK was written for answers); `errors` \
+            names each one.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn search(
     principal: Principal,
     state: web::Data<AppState>,

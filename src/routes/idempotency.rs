@@ -26,7 +26,12 @@ pub async fn middleware(
     mut request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let applies = matches!(*request.method(), Method::POST | Method::PATCH);
+    // Only where a route takes the method: elsewhere the answer is a 404 or 405, which a
+    // stored key must not turn into something else.
+    let applies = matches!(*request.method(), Method::POST | Method::PATCH)
+        && request
+            .match_pattern()
+            .is_some_and(|pattern| super::serves(request.method(), &pattern));
     let key = request
         .headers()
         .get(&IDEMPOTENCY_KEY)

@@ -7,10 +7,37 @@ use crate::auth::Principal;
 use crate::db;
 use crate::domain::{FieldError, NewPhysicalSample, Scope};
 use crate::error::ApiError;
+use crate::openapi::params::{IdempotencyKey, SampleFilter};
+use crate::openapi::responses::*;
+use crate::openapi::schemas::{NewPhysicalSample as NewSampleBody, PhysicalSample};
 use crate::startup::AppState;
 
 /// `POST /physical_samples`: 201 with the sample; a name the owner already used (ignoring
 /// case and surrounding space) is a 409 naming the existing sample.
+#[utoipa::path(
+    post,
+    path = "/physical_samples",
+    operation_id = "create_physical_sample",
+    tag = "physical samples",
+    summary = "Register a physical sample",
+    params(IdempotencyKey),
+    request_body(content = NewSampleBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = PhysicalSample,
+            headers(("Location" = String, description = "`/physical_samples/{id}`.")),
+            links(("GetPhysicalSample" = (operation_id = "get_physical_sample",
+                parameters(("physical_sample_id" = "$response.body#/physical_sample_id")))))),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = UnprocessableContent),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn create(
     principal: Principal,
     state: web::Data<AppState>,
@@ -31,6 +58,22 @@ pub async fn create(
 
 /// `GET /physical_samples`: the caller's samples, optionally narrowed by
 /// `physical_sample_id` or `name` (as the Atomscale SDK asks).
+#[utoipa::path(
+    get,
+    path = "/physical_samples",
+    operation_id = "list_physical_samples",
+    tag = "physical samples",
+    summary = "List physical samples",
+    params(SampleFilter),
+    responses(
+        (status = 200, description = "The caller's samples.", body = Vec<PhysicalSample>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -61,6 +104,23 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(samples))
 }
 
+#[utoipa::path(
+    get,
+    path = "/physical_samples/{physical_sample_id}",
+    operation_id = "get_physical_sample",
+    tag = "physical samples",
+    summary = "Get a physical sample",
+    params(("physical_sample_id" = uuid::Uuid, Path, description = "The sample's id.")),
+    responses(
+        (status = 200, description = "The sample.", body = PhysicalSample),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = ServiceUnavailable),
+    ),
+)]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,

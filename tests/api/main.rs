@@ -14,6 +14,7 @@ mod history;
 mod idempotency;
 mod metadata;
 mod multi_instance;
+mod openapi;
 mod operations;
 mod outage;
 mod patch;

@@ -15,10 +15,30 @@ use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::{DataEntryPatch, FieldError, MetadataLimits, MetadataPatch, Scope, tags};
 use crate::error::ApiError;
+use crate::openapi::v2::*;
 use crate::routes::body::JsonObject;
 use crate::startup::AppState;
 
 /// `{"file_ids": [...]}`: each file, or why not.
+#[utoipa::path(
+    post,
+    path = "/v2/bulk/files/get",
+    operation_id = "v2_bulk_get_files",
+    tag = "v2 files",
+    summary = "Get many files",
+    description = "One result per item, in request order, `resource` or `error`; 200 even \
+        when some items failed. Each item is atomic on its own.",
+    request_body(content = SbgFileIds, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -43,6 +63,25 @@ pub async fn get(
 }
 
 /// `{"file_ids": [...]}`: deletes each; a deleted file's record is `{"resource": {"id"}}`.
+#[utoipa::path(
+    post,
+    path = "/v2/bulk/files/delete",
+    operation_id = "v2_bulk_delete_files",
+    tag = "v2 files",
+    summary = "Delete many files",
+    description = "One result per item, in request order, `resource` or `error`; 200 even \
+        when some items failed. Each item is atomic on its own.",
+    request_body(content = SbgFileIds, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
@@ -66,6 +105,25 @@ pub async fn delete(
 
 /// `{"items": [{id, name, tags, metadata}]}`: replaces each file's name, tags and
 /// metadata; `null` tags or metadata mean empty ("erase omitted parameters").
+#[utoipa::path(
+    post,
+    path = "/v2/bulk/files/update",
+    operation_id = "v2_bulk_update_files",
+    tag = "v2 files",
+    summary = "Replace many files' name, tags and metadata",
+    description = "One result per item, in request order, `resource` or `error`; 200 even \
+        when some items failed. Each item is atomic on its own.",
+    request_body(content = SbgBulkFiles, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
@@ -77,6 +135,25 @@ pub async fn update(
 
 /// `{"items": [{id, name, tags, metadata}]}`: merges into each file; `null` members are
 /// left alone and a `null` metadata value deletes that key ("preserve omitted parameters").
+#[utoipa::path(
+    post,
+    path = "/v2/bulk/files/edit",
+    operation_id = "v2_bulk_edit_files",
+    tag = "v2 files",
+    summary = "Merge into many files",
+    description = "One result per item, in request order, `resource` or `error`; 200 even \
+        when some items failed. Each item is atomic on its own.",
+    request_body(content = SbgBulkFiles, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn edit(
     principal: Principal,
     state: web::Data<AppState>,

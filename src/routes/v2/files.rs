@@ -12,6 +12,9 @@ use crate::db::data_entries::MetadataWrite;
 use crate::domain::file_query::FileQuery;
 use crate::domain::{DataEntryPatch, FieldError, FieldSelection, MetadataPatch, Scope, tags};
 use crate::error::ApiError;
+use crate::openapi::params::MetadataKeys;
+use crate::openapi::schemas::MetadataDocument;
+use crate::openapi::v2::*;
 use crate::routes::body::{JsonBody, JsonObject};
 use crate::routes::response::{fields_param, if_match, query_pairs};
 use crate::startup::AppState;
@@ -20,6 +23,23 @@ use crate::startup::AppState;
 const WRITABLE: &[&str] = &["name", "metadata", "tags"];
 
 /// `GET /v2/files/{id}`: the file object.
+#[utoipa::path(
+    get,
+    path = "/v2/files/{file_id}",
+    operation_id = "v2_get_file",
+    tag = "v2 files",
+    summary = "Get a file",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), SbgFileFields),
+    responses(
+        (status = 200, description = "The file.", body = SbgFile),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn get(
     principal: Principal,
     state: web::Data<AppState>,
@@ -37,6 +57,24 @@ pub async fn get(
 
 /// `GET /v2/files`: one page `{href, items, links}` and the total in
 /// `X-Total-Matching-Query`; `links` holds `next`/`prev` pages as absolute URLs.
+#[utoipa::path(
+    get,
+    path = "/v2/files",
+    operation_id = "v2_list_files",
+    tag = "v2 files",
+    summary = "List files",
+    params(SbgFileQuery),
+    responses(
+        (status = 200, description = "A page of files.", body = SbgFilePage,
+            headers(("X-Total-Matching-Query" = i64, description = "Files matching, over all pages."))),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
@@ -105,6 +143,27 @@ fn page_query(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
 
 /// `PATCH /v2/files/{id}` with `{name?, metadata?, tags?}`: metadata and tags are
 /// replaced; `{}` changes nothing. The file object back.
+#[utoipa::path(
+    patch,
+    path = "/v2/files/{file_id}",
+    operation_id = "v2_update_file",
+    tag = "v2 files",
+    summary = "Update a file",
+    description = "Sets the name and replaces the metadata and tags; `{}` changes nothing.",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), SbgFileFields, SbgIfMatch),
+    request_body(content = SbgFilePatch, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The file after the change.", body = SbgFile),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 409, response = SbgConflict),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn update(
     principal: Principal,
     state: web::Data<AppState>,
@@ -166,6 +225,24 @@ pub async fn update(
 }
 
 /// `DELETE /v2/files/{id}`: 204.
+#[utoipa::path(
+    delete,
+    path = "/v2/files/{file_id}",
+    operation_id = "v2_delete_file",
+    tag = "v2 files",
+    summary = "Delete a file",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), SbgIfMatch),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 409, response = SbgConflict),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
@@ -188,6 +265,23 @@ fn metadata_keys(request: &HttpRequest) -> Result<FieldSelection, ApiError> {
 }
 
 /// `GET /v2/files/{id}/metadata`: the metadata object.
+#[utoipa::path(
+    get,
+    path = "/v2/files/{file_id}/metadata",
+    operation_id = "v2_get_file_metadata",
+    tag = "v2 files",
+    summary = "Get a file's metadata",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), MetadataKeys),
+    responses(
+        (status = 200, description = "The metadata.", body = MetadataDocument),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn metadata(
     principal: Principal,
     state: web::Data<AppState>,
@@ -204,6 +298,28 @@ pub async fn metadata(
 
 /// `PATCH /v2/files/{id}/metadata`: merges (`null` deletes a key, `{}` changes nothing)
 /// and answers the full resulting metadata, as the seed's example shows.
+#[utoipa::path(
+    patch,
+    path = "/v2/files/{file_id}/metadata",
+    operation_id = "v2_merge_file_metadata",
+    tag = "v2 files",
+    summary = "Merge into a file's metadata",
+    description = "`null` deletes a key, `{}` changes nothing; the whole resulting metadata \
+        back.",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), MetadataKeys, SbgIfMatch),
+    request_body(content = MetadataDocument, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The metadata after the merge.", body = MetadataDocument),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 409, response = SbgConflict),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn merge_metadata(
     principal: Principal,
     state: web::Data<AppState>,
@@ -225,6 +341,27 @@ pub async fn merge_metadata(
 }
 
 /// `PUT /v2/files/{id}/metadata`: replaces the whole document; the result back.
+#[utoipa::path(
+    put,
+    path = "/v2/files/{file_id}/metadata",
+    operation_id = "v2_replace_file_metadata",
+    tag = "v2 files",
+    summary = "Replace a file's metadata",
+    description = "`null` members are left out.",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), MetadataKeys, SbgIfMatch),
+    request_body(content = MetadataDocument, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new metadata.", body = MetadataDocument),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 409, response = SbgConflict),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn replace_metadata(
     principal: Principal,
     state: web::Data<AppState>,
@@ -272,6 +409,26 @@ async fn write_metadata(
 
 /// `PUT /v2/files/{id}/tags` with a JSON array: replaces the tags; the tags back (the
 /// client insists on an array).
+#[utoipa::path(
+    put,
+    path = "/v2/files/{file_id}/tags",
+    operation_id = "v2_replace_file_tags",
+    tag = "v2 files",
+    summary = "Replace a file's tags",
+    params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), SbgIfMatch),
+    request_body(content = SbgTags, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The tags now.", body = SbgTags),
+        (status = 400, response = SbgBadRequest),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 404, response = SbgNotFound),
+        (status = 409, response = SbgConflict),
+        (status = 415, response = SbgUnsupportedMediaType),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn replace_tags(
     principal: Principal,
     state: web::Data<AppState>,

@@ -7,11 +7,12 @@
 //! and `rate_limit_sleeper` needs an integer Reset on a 429), and every error is in the
 //! Seven Bridges shape (see `error`).
 
-mod bulk;
+// `pub(crate)` where the OpenAPI description (crate::openapi) names the handlers.
+pub(crate) mod bulk;
 mod error;
-mod files;
-mod shape;
-mod user;
+pub(crate) mod files;
+pub(crate) mod shape;
+pub(crate) mod user;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{HttpServiceFactory, ServiceRequest, ServiceResponse};
@@ -27,44 +28,53 @@ const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
 const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
 
+/// Where the scope is mounted; `ROUTES` are relative to it.
+pub const PREFIX: &str = "/v2";
+
+// The same kind of table as the native routes (see `route_table!`).
+route_table! {
+    "/files" => { get => files::list }
+    "/files/{file_id}" => { get => files::get, patch => files::update, delete => files::delete }
+    "/files/{file_id}/metadata" => {
+        get => files::metadata,
+        patch => files::merge_metadata,
+        put => files::replace_metadata,
+    }
+    "/files/{file_id}/tags" => { put => files::replace_tags }
+    "/bulk/files/get" => { post => bulk::get }
+    "/bulk/files/delete" => { post => bulk::delete }
+    "/bulk/files/update" => { post => bulk::update }
+    "/bulk/files/edit" => { post => bulk::edit }
+    "/user" => { get => user::me }
+    "/users/{username}" => { get => user::get }
+    "/rate_limit" => { get => user::rate_limit }
+}
+
 /// The `/v2` scope, ready to register.
 pub fn scope() -> impl HttpServiceFactory {
-    web::scope("/v2")
+    web::scope(PREFIX)
         .wrap(from_fn(sbg_responses))
-        .service(resource("/files", "GET").get(files::list))
-        .service(
-            resource("/files/{file_id}", "GET, PATCH, DELETE")
-                .get(files::get)
-                .patch(files::update)
-                .delete(files::delete),
-        )
-        .service(
-            resource("/files/{file_id}/metadata", "GET, PATCH, PUT")
-                .get(files::metadata)
-                .patch(files::merge_metadata)
-                .put(files::replace_metadata),
-        )
-        .service(resource("/files/{file_id}/tags", "PUT").put(files::replace_tags))
-        .service(resource("/bulk/files/get", "POST").post(bulk::get))
-        .service(resource("/bulk/files/delete", "POST").post(bulk::delete))
-        .service(resource("/bulk/files/update", "POST").post(bulk::update))
-        .service(resource("/bulk/files/edit", "POST").post(bulk::edit))
-        .service(resource("/user", "GET").get(user::me))
-        .service(resource("/users/{username}", "GET").get(user::get))
-        .service(resource("/rate_limit", "GET").get(user::rate_limit))
+        .configure(register)
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NoRoute)
         }))
 }
 
 /// A resource whose other methods get a Seven Bridges 405 with the `Allow` header.
-fn resource(path: &str, allow: &'static str) -> Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        let mut response = sbg_response(&ApiError::MethodNotAllowed, None);
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
-        response
+fn resource(path: &str, methods: &[&str]) -> Resource {
+    let allow = methods
+        .iter()
+        .map(|method| method.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
+    web::resource(path).default_service(web::to(move || {
+        let allow = allow.clone();
+        async move {
+            let mut response = sbg_response(&ApiError::MethodNotAllowed, None);
+            response.headers_mut().insert(header::ALLOW, allow);
+            response
+        }
     }))
 }
 

@@ -8,6 +8,7 @@ use super::standing;
 use crate::auth::Principal;
 use crate::domain::Scope;
 use crate::error::ApiError;
+use crate::openapi::v2::*;
 
 /// The caller's user. labcat knows only the user id; the other members are null (present,
 /// so the client does not fetch again to look for them).
@@ -34,12 +35,42 @@ fn user_json(user_id: &str, base: &str) -> Value {
     user
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/user",
+    operation_id = "v2_get_current_user",
+    tag = "v2 files",
+    summary = "The caller's user",
+    responses(
+        (status = 200, description = "The caller.", body = SbgUser),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn me(principal: Principal, request: HttpRequest) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
     Ok(HttpResponse::Ok().json(user_json(&principal.user_id, &base_url(&request))))
 }
 
 /// Only the caller's own user is visible; any other name is unknown.
+#[utoipa::path(
+    get,
+    path = "/v2/users/{username}",
+    operation_id = "v2_get_user",
+    tag = "v2 files",
+    summary = "A user (only the caller's own is visible)",
+    params(("username" = String, Path, description = "A user id.")),
+    responses(
+        (status = 200, description = "The caller.", body = SbgUser),
+        (status = 404, response = SbgNotFound),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn get(
     principal: Principal,
     request: HttpRequest,
@@ -57,6 +88,20 @@ pub async fn get(
 
 /// The caller's request-rate standing, as the `X-RateLimit-*` headers tell it too (the
 /// client reads those). labcat limits no compute instances: `instance_limit` is -1.
+#[utoipa::path(
+    get,
+    path = "/v2/rate_limit",
+    operation_id = "v2_get_rate_limit",
+    tag = "v2 files",
+    summary = "The caller's rate-limit standing",
+    responses(
+        (status = 200, description = "The standing.", body = SbgRateLimit),
+        (status = 401, response = SbgUnauthorized),
+        (status = 403, response = SbgForbidden),
+        (status = 429, response = SbgTooManyRequests),
+        (status = 503, response = SbgServiceUnavailable),
+    ),
+)]
 pub async fn rate_limit(
     principal: Principal,
     request: HttpRequest,

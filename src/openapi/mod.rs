@@ -1,0 +1,163 @@
+//! The OpenAPI 3.1 description of the HTTP API, built from the handlers' `#[utoipa::path]`
+//! attributes and served at `/openapi.json` (Swagger UI at `/docs`). The route table in
+//! `routes` is what actix serves; a test checks that the two list the same operations.
+
+pub mod params;
+pub mod responses;
+pub mod schemas;
+pub mod v2;
+
+use std::sync::LazyLock;
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::v2::{bulk as v2_bulk, files as v2_files, user as v2_user};
+use crate::routes::{api_keys, data_entries, docs, health, metadata, metrics, physical_samples};
+use responses::*;
+use v2::{
+    SbgBadRequest, SbgConflict, SbgForbidden, SbgNotFound, SbgServiceUnavailable,
+    SbgTooManyRequests, SbgUnauthorized, SbgUnsupportedMediaType,
+};
+
+/// The names the operations' `security` requirements use.
+pub const API_KEY: &str = "ApiKey";
+pub const BEARER: &str = "Bearer";
+pub const SBG_TOKEN: &str = "SbgAuthToken";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "labcat",
+        description = "Metadata service for laboratory data catalogues: data entries (raw \
+            data registered by instruments and pipelines), their free-form metadata, physical \
+            samples, and the API keys that reach them.\n\n\
+            Every route but health, metrics and these docs needs a key, sent as `X-API-KEY`, \
+            `Authorization: Bearer` or `X-SBG-Auth-Token`. A caller sees only what it owns: \
+            someone else's entry is a 404, exactly like a missing one.\n\n\
+            Errors are RFC 9457 `application/problem+json` with a stable `code`, per-field \
+            `errors` and the `request_id` (also in the `X-Request-Id` response header). \
+            Authenticated responses carry the key's standing in the `RateLimit` and \
+            `RateLimit-Policy` headers.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    paths(
+        health::healthz,
+        health::readyz,
+        metrics::metrics,
+        docs::openapi_json,
+        docs::index,
+        docs::file,
+        api_keys::list,
+        api_keys::create,
+        api_keys::revoke,
+        data_entries::search,
+        data_entries::create,
+        data_entries::bulk_update,
+        data_entries::get,
+        data_entries::update,
+        data_entries::delete,
+        data_entries::history,
+        metadata::get,
+        metadata::merge,
+        metadata::replace,
+        physical_samples::list,
+        physical_samples::create,
+        physical_samples::get,
+        v2_files::list,
+        v2_files::get,
+        v2_files::update,
+        v2_files::delete,
+        v2_files::metadata,
+        v2_files::merge_metadata,
+        v2_files::replace_metadata,
+        v2_files::replace_tags,
+        v2_bulk::get,
+        v2_bulk::delete,
+        v2_bulk::update,
+        v2_bulk::edit,
+        v2_user::me,
+        v2_user::get,
+        v2_user::rate_limit,
+    ),
+    components(schemas(schemas::EntryField, v2::SbgFileField), responses(
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableContent,
+        PreconditionRequired,
+        TooManyRequests,
+        ServiceUnavailable,
+        SbgBadRequest,
+        SbgUnauthorized,
+        SbgForbidden,
+        SbgNotFound,
+        SbgConflict,
+        SbgUnsupportedMediaType,
+        SbgTooManyRequests,
+        SbgServiceUnavailable,
+    )),
+    modifiers(&SecuritySchemes),
+    security(("ApiKey" = []), ("Bearer" = []), ("SbgAuthToken" = [])),
+    tags(
+        (name = "data entries", description = "Raw data registered by instruments and pipelines."),
+        (name = "metadata", description = "An entry's free-form metadata document on its own."),
+        (name = "physical samples", description = "Samples that entries can point at."),
+        (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
+        (name = "service", description = "Health, metrics and this description; no key needed."),
+        (name = "v2 files", description = "The Seven Bridges-compatible surface: point \
+            `sevenbridges-python` (or code written for the Seven Bridges / Cavatica API) at \
+            `http://<labcat>/v2`. Files are data entries (`id` = `data_id`, `name` = \
+            `raw_name`, the same metadata). Errors are Seven Bridges' \
+            `{status, code, message, more_info}`, and every response carries \
+            `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`."),
+    )
+)]
+pub struct ApiDoc;
+
+/// The three ways to present a key; any one of them will do.
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-KEY",
+                "An API key (`lc_...`), from `labcat keys create` or `POST /api_keys`.",
+            ))),
+        );
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The same API key as a bearer token."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            SBG_TOKEN,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-SBG-Auth-Token",
+                "The same API key, as Seven Bridges clients send it.",
+            ))),
+        );
+    }
+}
+
+/// The description as `/openapi.json` serves it; built once.
+pub fn json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .expect("the OpenAPI description serialises")
+    });
+    &JSON
+}

@@ -1,0 +1,428 @@
+//! Schemas of the request and response bodies. Request bodies are parsed by hand from a
+//! JSON object (`DataEntryPatch::from_json` and friends, for field-precise 422s), so these
+//! doc-only types restate those rules; keep the two in step. Enum values come from the
+//! domain's own `NAMES`, so they cannot drift.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::{PartialSchema, ToSchema};
+use uuid::Uuid;
+
+use crate::domain::{CharSourceType, DataEntry as StoredEntry, PipelineStatus, Scope};
+
+/// A string schema that admits exactly `values`.
+fn string_enum(description: &str, values: &[&str]) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .description(Some(description))
+        .enum_values(Some(values.iter().copied()))
+        .into()
+}
+
+macro_rules! enum_schema {
+    ($type:ty, $name:literal, $description:literal, $values:expr) => {
+        impl PartialSchema for $type {
+            fn schema() -> RefOr<Schema> {
+                string_enum($description, $values)
+            }
+        }
+
+        impl ToSchema for $type {
+            fn name() -> Cow<'static, str> {
+                Cow::Borrowed($name)
+            }
+        }
+    };
+}
+
+enum_schema!(
+    CharSourceType,
+    "CharSourceType",
+    "What instrument or technique produced the raw data.",
+    CharSourceType::NAMES
+);
+enum_schema!(
+    PipelineStatus,
+    "PipelineStatus",
+    "Where the entry's processing pipeline is.",
+    PipelineStatus::NAMES
+);
+enum_schema!(
+    Scope,
+    "Scope",
+    "What an API key may do: `read` for GET, `write` for changes, `admin` for other users' keys.",
+    Scope::NAMES
+);
+
+/// A member name of an entry response, as `?fields=` takes it (`_all`: every member).
+pub struct EntryField;
+
+impl PartialSchema for EntryField {
+    fn schema() -> RefOr<Schema> {
+        let mut names = StoredEntry::FIELDS.to_vec();
+        names.extend(["_all", ""]);
+        string_enum(
+            "A member of a data entry (`_all`: every member; empty names are skipped).",
+            &names,
+        )
+    }
+}
+
+impl ToSchema for EntryField {}
+
+/// A data entry. Every member is present unless `?fields=` selected some of them.
+#[derive(ToSchema)]
+#[schema(examples(json!({
+    "data_id": "0192b3c4-5d6e-7f80-9a1b-2c3d4e5f6a7b",
+    "raw_name": "GaN_run_42.mp4",
+    "char_source_type": "rheed_video",
+    "pipeline_status": "pending",
+    "physical_sample_id": null,
+    "upload_datetime": "2024-01-15T10:30:00Z",
+    "last_updated": "2024-01-15T10:30:00Z",
+    "raw_size_gb": 1.5,
+    "user_id": "user_abc123",
+    "metadata": {"growth": {"temperature_c": 650}},
+    "revision": 1,
+    "version": "0.1.0"
+})))]
+pub struct DataEntry {
+    /// Server-assigned.
+    #[schema(required = false)]
+    pub data_id: Uuid,
+    #[schema(required = false, min_length = 1, max_length = 1024)]
+    pub raw_name: String,
+    #[schema(required = false)]
+    pub char_source_type: CharSourceType,
+    #[schema(required = false)]
+    pub pipeline_status: PipelineStatus,
+    #[schema(required = false)]
+    pub physical_sample_id: Option<Uuid>,
+    /// Set at creation.
+    #[schema(required = false)]
+    pub upload_datetime: DateTime<Utc>,
+    /// Moves on every effective change, never on a no-op.
+    #[schema(required = false)]
+    pub last_updated: DateTime<Utc>,
+    #[schema(required = false, minimum = 0.0)]
+    pub raw_size_gb: Option<f64>,
+    /// The owner.
+    #[schema(required = false)]
+    pub user_id: String,
+    /// Free-form JSON object.
+    #[schema(required = false, value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// +1 on every effective change; the ETag is this number in quotes.
+    #[schema(required = false, minimum = 1)]
+    pub revision: i64,
+    /// The server's version.
+    #[schema(required = false)]
+    pub version: String,
+}
+
+// Patterns: `^[^\u0000]*$` says "no NUL" (PostgreSQL text cannot hold one); the longer one
+// adds "not blank" (something besides white space).
+
+/// `POST /data_entries`. Unknown members and server-set ones (`data_id`, `revision`, ...)
+/// are a 422.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "raw_name": "GaN_run_42.mp4",
+    "char_source_type": "rheed_video",
+    "metadata": {"growth": {"temperature_c": 650}}
+})))]
+pub struct NewDataEntry {
+    #[schema(min_length = 1, max_length = 1024, pattern = r"^[^\u0000]*$")]
+    pub raw_name: String,
+    pub char_source_type: CharSourceType,
+    /// Defaults to `pending`.
+    #[schema(required = false)]
+    pub pipeline_status: PipelineStatus,
+    /// Must name a physical sample the caller owns (otherwise 422).
+    pub physical_sample_id: Option<Uuid>,
+    #[schema(minimum = 0.0)]
+    pub raw_size_gb: Option<f64>,
+    /// Free-form JSON object, `{}` by default. No NUL anywhere; by default at most 1000
+    /// top-level keys, 32 levels, keys of 256 characters and 256 KiB in all.
+    #[schema(required = false, value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// `PATCH /data_entries/{data_id}`: every member optional; absent leaves a field alone,
+/// `null` clears a nullable one. `{}` changes nothing.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"pipeline_status": "success", "metadata": {"operator": "kim", "obsolete_key": null}})))]
+pub struct DataEntryPatch {
+    #[schema(
+        required = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000]*$"
+    )]
+    pub raw_name: String,
+    #[schema(required = false)]
+    pub char_source_type: CharSourceType,
+    #[schema(required = false)]
+    pub pipeline_status: PipelineStatus,
+    /// A physical sample the caller owns (otherwise 422), or `null` to unlink.
+    pub physical_sample_id: Option<Uuid>,
+    #[schema(minimum = 0.0)]
+    pub raw_size_gb: Option<f64>,
+    /// An RFC 7396 merge patch for the metadata: objects merge deeply, `null` deletes a key,
+    /// anything else replaces.
+    #[schema(required = false, value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// One item of a bulk `PATCH /data_entries`: the entry's id and a patch for it.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkPatchItem {
+    pub data_id: Uuid,
+    #[schema(
+        required = false,
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000]*$"
+    )]
+    pub raw_name: String,
+    #[schema(required = false)]
+    pub char_source_type: CharSourceType,
+    #[schema(required = false)]
+    pub pipeline_status: PipelineStatus,
+    pub physical_sample_id: Option<Uuid>,
+    #[schema(minimum = 0.0)]
+    pub raw_size_gb: Option<f64>,
+    #[schema(required = false, value_type = Object)]
+    pub metadata: serde_json::Value,
+}
+
+/// The outcome of one bulk item, in request order: `entry` on success, `problem` otherwise.
+#[derive(ToSchema)]
+pub struct BulkResult {
+    /// The item's `data_id`, or `null` when it had no valid one.
+    #[schema(required = true)]
+    pub data_id: Option<Uuid>,
+    /// The status the item would have had as a single request.
+    pub status: u16,
+    #[schema(required = false)]
+    pub entry: DataEntry,
+    #[schema(required = false)]
+    pub problem: Problem,
+}
+
+/// An entry's metadata document (or, with `?fields=`, the selected keys of it).
+#[derive(ToSchema)]
+#[schema(value_type = Object, examples(json!({"growth": {"temperature_c": 650}, "operator": "kim"})))]
+pub struct MetadataDocument(pub serde_json::Map<String, serde_json::Value>);
+
+/// One effective change of an entry.
+#[derive(ToSchema)]
+pub struct HistoryRecord {
+    pub data_id: Uuid,
+    /// The revision the change produced.
+    pub revision: i64,
+    #[schema(inline)]
+    pub operation: HistoryOperation,
+    pub changed_at: DateTime<Utc>,
+    /// Who made the change.
+    pub user_id: String,
+    /// With which key (`null` for changes made outside the API).
+    #[schema(required = true)]
+    pub key_id: Option<Uuid>,
+    /// The `X-Request-Id` of the request that made it.
+    #[schema(required = true)]
+    pub request_id: Option<String>,
+    /// `{"<field>": {"before": ..., "after": ...}}`; metadata as a key-level diff.
+    #[schema(value_type = Object)]
+    pub changes: serde_json::Value,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryOperation {
+    Create,
+    Update,
+    Delete,
+}
+
+/// A physical sample that data entries can point at.
+#[derive(ToSchema)]
+pub struct PhysicalSample {
+    /// The same as `physical_sample_id` (the Atomscale SDK reads `id`).
+    pub id: Uuid,
+    pub physical_sample_id: Uuid,
+    pub name: String,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /physical_samples`. A name the caller already used (ignoring case and surrounding
+/// space) is a 409.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewPhysicalSample {
+    #[schema(
+        min_length = 1,
+        max_length = 1024,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
+    pub name: String,
+}
+
+/// An API key as lists show it: never the secret.
+#[derive(ToSchema)]
+pub struct ApiKey {
+    pub id: Uuid,
+    /// The public part of the secret, safe to log.
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    #[schema(inline)]
+    pub status: ApiKeyStatus,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiKeyStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+/// `POST /api_keys`. The new key's scopes cannot exceed the caller's; `user_id` other than
+/// the caller's own needs `admin`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "pipeline", "scopes": ["read", "write"], "expires_at": "2030-01-01T00:00:00Z"})))]
+pub struct NewApiKey {
+    #[schema(
+        min_length = 1,
+        max_length = 256,
+        pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+    )]
+    pub name: String,
+    #[schema(min_items = 1)]
+    pub scopes: Vec<Scope>,
+    /// Must be in the future; `null` or absent: the key never expires.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Whose key (default: the caller's). Created if new.
+    #[schema(pattern = r"^[A-Za-z0-9_.@-]{1,128}$")]
+    pub user_id: Option<String>,
+}
+
+/// A new key, with its secret: shown this once, never again.
+#[derive(ToSchema)]
+pub struct CreatedApiKey {
+    pub id: Uuid,
+    /// The secret: `lc_` and 40 letters and digits.
+    #[schema(pattern = r"^lc_[A-Za-z0-9]{40}$")]
+    pub key: String,
+    pub prefix: String,
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// RFC 9457 problem details, plus a stable machine `code`, per-field `errors` and the
+/// request's id.
+#[derive(ToSchema)]
+#[schema(examples(json!({
+    "type": "urn:labcat:problem:invalid_enum_value",
+    "title": "Unprocessable content",
+    "status": 422,
+    "detail": "'done' is not a valid 'pipeline_status'; allowed values: success, pending, error, running",
+    "code": "invalid_enum_value",
+    "errors": [{
+        "field": "pipeline_status",
+        "message": "'done' is not a valid 'pipeline_status'; allowed values: success, pending, error, running",
+        "allowed_values": ["success", "pending", "error", "running"]
+    }],
+    "request_id": "6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f"
+})))]
+pub struct Problem {
+    /// `urn:labcat:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    #[schema(inline)]
+    pub detail: ProblemDetail,
+    /// Stable machine code: `unauthorized`, `not_found`, `invalid_enum_value`,
+    /// `unknown_field`, `precondition_failed`, `payload_too_large`, `rate_limited`, ...
+    pub code: String,
+    /// What is wrong with which field (for 400 and 422).
+    #[schema(required = false)]
+    pub errors: Vec<ProblemFieldError>,
+    /// The `X-Request-Id` of the request, to find it in the server's log.
+    #[schema(required = false)]
+    pub request_id: String,
+}
+
+/// A human-readable explanation; for a duplicate physical sample, an object naming the
+/// existing one.
+#[derive(ToSchema)]
+#[serde(untagged)]
+pub enum ProblemDetail {
+    Text(String),
+    DuplicateSample {
+        message: String,
+        physical_sample_id: Uuid,
+    },
+}
+
+/// One thing wrong with one field of a request.
+#[derive(ToSchema)]
+pub struct ProblemFieldError {
+    /// The member or parameter, e.g. `pipeline_status`, `metadata.key` or `[2].raw_name`.
+    pub field: String,
+    pub message: String,
+    /// For enum fields, the values that would have been accepted.
+    #[schema(required = false)]
+    pub allowed_values: Vec<String>,
+}
+
+/// `GET /healthz`.
+#[derive(ToSchema)]
+pub struct Health {
+    #[schema(inline)]
+    pub status: HealthStatus,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+}
+
+/// `GET /readyz`.
+#[derive(ToSchema)]
+pub struct Readiness {
+    #[schema(inline)]
+    pub status: ReadyStatus,
+    /// Migrations applied to the database.
+    pub migrations: i64,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadyStatus {
+    Ready,
+}
