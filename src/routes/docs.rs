@@ -71,7 +71,6 @@ pub async fn file(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
             Config::new(["/openapi.json"])
                 // The default asks validator.swagger.io about the document: no calls out.
                 .validator_url("none")
-                .persist_authorization(true)
                 .display_operation_id(true),
         )
     });
