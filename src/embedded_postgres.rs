@@ -118,7 +118,15 @@ impl EmbeddedPostgres {
             .current_dir(&self.root)
             .env("LC_ALL", "C");
         as_owner(&mut command, owner);
-        let output = command.output().context("cannot run initdb")?;
+        let output = command.output().with_context(|| match owner {
+            Some(_) => format!(
+                "cannot run initdb as the postgres user in {}: every directory above it must be \
+                 searchable by that user (root's home is not); choose database.data_dir \
+                 elsewhere, e.g. under /var/lib",
+                self.root.display()
+            ),
+            None => "cannot run initdb".to_owned(),
+        })?;
         if !output.status.success() {
             bail!(
                 "initdb failed for {}: {}",

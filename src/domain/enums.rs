@@ -90,11 +90,12 @@ text_enum! {
 }
 
 impl CharSourceType {
-    /// The Atomscale SDK sends legacy names for two types (`metrology` as `tool_state`,
-    /// the RHEED variants as `rheed`); search accepts them.
+    /// The Atomscale SDK sends legacy or short names for some types (`metrology` as
+    /// `tool_state`, the RHEED variants as `rheed`, `pl`); search accepts them.
     pub fn from_search_alias(text: &str) -> Option<Self> {
         match text {
             "tool_state" => Some(Self::Metrology),
+            "pl" => Some(Self::Photoluminescence),
             "rheed" | "rheed_stationary" | "rheed_rotating" => Some(Self::RheedVideo),
             other => other.parse().ok(),
         }
