@@ -20,6 +20,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
+    pub auth: AuthSettings,
     pub writes: WriteSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
@@ -65,6 +66,12 @@ impl DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub metadata: MetadataLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub key_cache_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -170,6 +177,7 @@ impl Settings {
                 "limits.metadata.max_key_length",
                 self.limits.metadata.max_key_length,
             ),
+            ("writes.bulk_max_items", self.writes.bulk_max_items),
         ];
         for (name, value) in positive {
             anyhow::ensure!(
@@ -177,6 +185,11 @@ impl Settings {
                 "invalid configuration: {name} must be greater than 0"
             );
         }
+        anyhow::ensure!(
+            self.auth.key_cache_seconds <= 5,
+            "invalid configuration: auth.key_cache_seconds must be at most 5 (a revoked key \
+             must stop working within 5 seconds on every instance)"
+        );
         self.validate_operations()
     }
 

@@ -9,7 +9,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use sqlx::PgPool;
 
-use crate::auth::KeyUsage;
+use crate::auth::{KeyCache, KeyUsage};
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
 use crate::metrics::Metrics;
@@ -26,6 +26,7 @@ pub struct AppState {
     pub metadata_limits: MetadataLimits,
     pub max_body_bytes: usize,
     pub key_usage: KeyUsage,
+    pub key_cache: KeyCache,
     /// Writes without If-Match are refused (428).
     pub require_if_match: bool,
     pub bulk_max_items: usize,
@@ -51,6 +52,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
+            key_cache: KeyCache::new(Duration::from_secs(settings.auth.key_cache_seconds)),
             pool,
             metadata_limits: settings.limits.metadata,
             max_body_bytes: settings.server.max_body_bytes,

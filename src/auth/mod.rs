@@ -2,10 +2,12 @@
 
 pub mod api_key;
 pub mod issue;
+pub mod key_cache;
 pub mod key_usage;
 pub mod principal;
 
 pub use api_key::{ApiKeySecret, KeyHash};
 pub use issue::issue_key;
+pub use key_cache::KeyCache;
 pub use key_usage::KeyUsage;
 pub use principal::Principal;

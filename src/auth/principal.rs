@@ -49,8 +49,8 @@ fn presented_secret(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Finds the key (no cache: a revoked key is refused on the very next request, on every
-/// instance), then charges the request to the key's rate limit.
+/// Finds the key (in the short-lived key cache, else in the database), then charges the
+/// request to the key's rate limit.
 async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
@@ -62,14 +62,22 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     let hash = presented_secret(request.headers())
         .and_then(KeyHash::of_presented)
         .ok_or_else(unauthorized)?;
-    let key = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes())
-        .await?
-        .ok_or_else(unauthorized)?;
-    let scopes = key.scopes.iter().filter_map(|s| s.parse().ok()).collect();
-    let principal = Principal {
-        key_id: key.key_id,
-        user_id: key.user_id,
-        scopes,
+    let principal = match state.key_cache.get(&hash) {
+        Some(principal) => principal,
+        None => {
+            let key = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes())
+                .await?
+                .ok_or_else(unauthorized)?;
+            let principal = Principal {
+                key_id: key.key_id,
+                user_id: key.user_id,
+                scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+            };
+            state
+                .key_cache
+                .insert(hash, principal.clone(), key.expires_at);
+            principal
+        }
     };
     state.key_usage.record(principal.key_id);
     // The request log reads who made the request from here.

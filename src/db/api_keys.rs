@@ -10,6 +10,7 @@ pub struct ActiveKey {
     pub key_id: Uuid,
     pub user_id: String,
     pub scopes: Vec<String>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A key as lists show it: never the secret, never the hash.
@@ -58,7 +59,7 @@ pub async fn insert(db: impl PgExecutor<'_>, key: &NewKey<'_>) -> DbResult<KeyRe
 /// The key with this hash, if it is neither revoked nor expired.
 pub async fn find_active_by_hash(pool: &PgPool, key_hash: &[u8]) -> DbResult<Option<ActiveKey>> {
     let key = sqlx::query_as(
-        "SELECT key_id, user_id, scopes FROM api_keys
+        "SELECT key_id, user_id, scopes, expires_at FROM api_keys
          WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind(key_hash)

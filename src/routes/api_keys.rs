@@ -154,7 +154,7 @@ pub async fn create(
     operation_id = "revoke_api_key",
     tag = "api keys",
     summary = "Revoke an API key",
-    description = "Takes effect on the very next request, on every instance. Someone else's \
+    description = "Takes effect at once on this instance and within 5 seconds on every other. Someone else's \
         key, without `admin`, is a 404 like a missing one.",
     params(("key_id" = uuid::Uuid, Path, description = "The key's `id`.")),
     responses(
@@ -185,6 +185,8 @@ pub async fn revoke(
             id: key_id.to_string(),
         });
     }
+    // This instance forgets it at once; others within auth.key_cache_seconds.
+    state.key_cache.clear();
     tracing::info!(%key_id, revoked_by = %principal.key_id, "api key revoked");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -163,3 +163,46 @@ async fn another_owners_entry_is_a_404_exactly_like_a_missing_one() {
     let (_, entry) = send(app.get(&format!("/data_entries/{id}"))).await;
     assert_eq!(entry["raw_name"], "alice-only.mp4");
 }
+
+#[tokio::test]
+async fn a_key_revoked_elsewhere_stops_working_within_five_seconds() {
+    let app = spawn_app().await;
+    let key = app.key_for("alice", &[Scope::Read]).await;
+    let (status, _) = send(app.request_as(&key, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::OK, "the key is now cached");
+    // Revoked by another instance (or the CLI): only the database knows.
+    sqlx::query("UPDATE api_keys SET revoked_at = now() WHERE prefix = $1")
+        .bind(&key[..11])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let revoked_at = std::time::Instant::now();
+    loop {
+        let (status, _) = send(app.request_as(&key, Method::GET, "/data_entries")).await;
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            revoked_at.elapsed() < std::time::Duration::from_millis(5500),
+            "still accepted 5 s after revocation"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_expired_cached_key_is_refused_at_once() {
+    let app = spawn_app().await;
+    let key = app.key_for("alice", &[Scope::Read]).await;
+    sqlx::query("UPDATE api_keys SET expires_at = now() + interval '1 second' WHERE prefix = $1")
+        .bind(&key[..11])
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, _) = send(app.request_as(&key, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _) = send(app.request_as(&key, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
