@@ -55,10 +55,15 @@ pub type DbResult<T> = Result<T, DbError>;
 
 /// A pool that connects lazily, so the service starts (and answers 503) while the
 /// database is down, and waits a bounded time for a connection.
+///
+/// No ping before handing out a connection: that is a second round trip on every
+/// request. A connection that died (the database restarted) fails its next query
+/// instead, that request gets a 503, and the pool replaces the connection.
 pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Duration) -> PgPool {
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(acquire_timeout)
+        .test_before_acquire(false)
         .connect_lazy_with(options)
 }
 

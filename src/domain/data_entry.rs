@@ -49,17 +49,29 @@ impl DataEntry {
 
     /// The entry as JSON, with the server's version as the Atomscale response carries it.
     pub fn to_json(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
-        if let Value::Object(members) = &mut value {
-            members.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        serde_json::to_value(self.body()).unwrap_or_default()
+    }
+
+    /// The response body, serialisable without building a JSON tree first.
+    pub fn body(&self) -> EntryBody<'_> {
+        EntryBody {
+            entry: self,
+            version: env!("CARGO_PKG_VERSION"),
         }
-        value
     }
 
     /// Strong validator: the revision moves on every effective change and on nothing else.
     pub fn etag(&self) -> String {
         format!("\"{}\"", self.revision)
     }
+}
+
+/// An entry as every native route returns it: the row plus the server's `version`.
+#[derive(Serialize)]
+pub struct EntryBody<'a> {
+    #[serde(flatten)]
+    entry: &'a DataEntry,
+    version: &'static str,
 }
 
 /// Fields the server sets; a body that names one is told so rather than "unknown field".

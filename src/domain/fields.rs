@@ -40,6 +40,10 @@ impl FieldSelection {
         Ok(Self(Some(names)))
     }
 
+    pub fn is_all(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Keeps only the selected members of an object; anything else passes through.
     pub fn apply(&self, mut value: Value) -> Value {
         if let (Some(names), Value::Object(members)) = (&self.0, &mut value) {

@@ -4,7 +4,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::body::{JsonBody, JsonObject};
-use super::response::{entry_fields, if_match, not_modified, parse_id, query_pairs, with_etag};
+use super::response::{
+    entry_fields, entry_response, if_match, not_modified, parse_id, query_pairs,
+};
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
 use crate::db;
@@ -75,7 +77,7 @@ pub async fn create(
     let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
     let entry = catalog::create(&mut conn, &principal, &entry).await?;
     let location = format!("/data_entries/{}", entry.data_id);
-    let mut response = with_etag(StatusCode::CREATED, &entry, &fields.apply(entry.to_json()));
+    let mut response = entry_response(StatusCode::CREATED, &entry, &fields);
     response.headers_mut().insert(
         header::LOCATION,
         header::HeaderValue::from_str(&location).expect("a path with a UUID is a valid header"),
@@ -124,11 +126,7 @@ pub async fn get(
             .insert_header((header::ETAG, entry.etag()))
             .finish());
     }
-    Ok(with_etag(
-        StatusCode::OK,
-        &entry,
-        &fields.apply(entry.to_json()),
-    ))
+    Ok(entry_response(StatusCode::OK, &entry, &fields))
 }
 
 /// `PATCH /data_entries/{data_id}`: a partial update, applied atomically; the full entry back.
@@ -195,11 +193,7 @@ pub async fn update(
         condition.as_ref(),
     )
     .await?;
-    Ok(with_etag(
-        StatusCode::OK,
-        &entry,
-        &fields.apply(entry.to_json()),
-    ))
+    Ok(entry_response(StatusCode::OK, &entry, &fields))
 }
 
 /// `DELETE /data_entries/{data_id}`: 204.
@@ -551,6 +545,10 @@ pub async fn search(
             after_id: last.data_id,
         };
         response.insert_header((header::LINK, next_link(&request, &pairs, &cursor.encode())));
+    }
+    if fields.is_all() {
+        let body: Vec<_> = entries.iter().map(|entry| entry.body()).collect();
+        return Ok(response.json(body));
     }
     let body: Vec<Value> = entries
         .iter()

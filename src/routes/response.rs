@@ -54,6 +54,21 @@ pub fn with_etag(status: StatusCode, entry: &DataEntry, body: &Value) -> HttpRes
         .json(body)
 }
 
+/// An entry response carrying its ETag; the whole entry is written straight from the row.
+pub fn entry_response(
+    status: StatusCode,
+    entry: &DataEntry,
+    fields: &FieldSelection,
+) -> HttpResponse {
+    let mut response = HttpResponse::build(status);
+    response.insert_header((header::ETAG, entry.etag()));
+    if fields.is_all() {
+        response.json(entry.body())
+    } else {
+        response.json(fields.apply(entry.to_json()))
+    }
+}
+
 /// The `If-Match` header, if any.
 pub fn if_match(request: &HttpRequest) -> Result<Option<IfMatch>, ApiError> {
     request
