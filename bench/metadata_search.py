@@ -56,6 +56,7 @@ def main():
     if args.labcat == "target/release/labcat":
         subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
     workdir = tempfile.mkdtemp(prefix="labcat-bench-", dir="/tmp")
+    os.chmod(workdir, 0o755)  # PostgreSQL runs as `postgres` under root and must reach it
     env = dict(os.environ, LABCAT__DATABASE__DATA_DIR=f"{workdir}/pg", LABCAT__LOG__LEVEL="warn")
     env.pop("DATABASE_URL", None)
     stdout = open(f"{workdir}/serve.out", "w+")
