@@ -75,6 +75,14 @@ impl From<DbError> for ApiError {
     }
 }
 
+/// Handlers take connections and transactions straight from the pool; their errors are
+/// sorted the same way as any other database error.
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError::from(error).into()
+    }
+}
+
 impl From<Vec<FieldError>> for ApiError {
     fn from(errors: Vec<FieldError>) -> Self {
         ApiError::Invalid(errors)

@@ -74,7 +74,7 @@ pub async fn create(
     principal.require(Scope::Write)?;
     let fields = entry_fields(&request)?;
     let entry = NewDataEntry::from_json(body, &state.metadata_limits)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::create(&mut conn, &principal, &entry).await?;
     let location = format!("/data_entries/{}", entry.data_id);
     let mut response = entry_response(StatusCode::CREATED, &entry, &fields);
@@ -119,7 +119,7 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let data_id = parse_id(&path)?;
     let fields = entry_fields(&request)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::get(&mut conn, &principal, data_id).await?;
     if not_modified(&request, &entry.etag()) {
         return Ok(HttpResponse::NotModified()
@@ -182,7 +182,7 @@ pub async fn update(
         .metadata
         .as_ref()
         .map(|m| Value::from(m.as_object().clone()));
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::update(
         &mut conn,
         &state,
@@ -228,7 +228,7 @@ pub async fn delete(
     principal.require(Scope::Write)?;
     let data_id = parse_id(&path)?;
     let condition = if_match(&request)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     catalog::delete(&mut conn, &state, &principal, data_id, condition.as_ref()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -301,7 +301,7 @@ pub async fn bulk_update(
         if !errors.is_empty() {
             return Err(ApiError::Invalid(errors));
         }
-        let mut transaction = state.pool.begin().await.map_err(db::DbError::from)?;
+        let mut transaction = state.pool.begin().await?;
         let mut results = Vec::with_capacity(parsed.len());
         for (i, item) in parsed.into_iter().enumerate() {
             let (data_id, patch) = item.expect("checked above");
@@ -313,11 +313,11 @@ pub async fn bulk_update(
                 Err(error) => return Err(ApiError::Invalid(vec![item_error(i, &error)])),
             }
         }
-        transaction.commit().await.map_err(db::DbError::from)?;
+        transaction.commit().await?;
         return Ok(HttpResponse::Ok().json(results));
     }
 
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let mut results = Vec::with_capacity(parsed.len());
     for (item, data_id) in parsed.into_iter().zip(ids) {
         let outcome = match item {

@@ -9,7 +9,6 @@ use super::body::JsonObject;
 use super::response::{fields_param, if_match, not_modified, parse_id, query_pairs, with_etag};
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
-use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::{DataEntry, DataEntryPatch, FieldSelection, MetadataPatch, Scope};
 use crate::error::ApiError;
@@ -60,7 +59,7 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let data_id = parse_id(&path)?;
     let keys = key_selection(&request)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::get(&mut conn, &principal, data_id).await?;
     if not_modified(&request, &entry.etag()) {
         return Ok(HttpResponse::NotModified()
@@ -173,7 +172,7 @@ async fn write(
     } else {
         MetadataWrite::Merge(Some(&document))
     };
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::update(
         &mut conn,
         &state,

@@ -11,7 +11,6 @@ use super::error::sbg_error;
 use super::shape::{FILE_FIELDS, base_url, file_id, file_json, without_nulls};
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
-use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::{DataEntryPatch, FieldError, MetadataLimits, MetadataPatch, Scope, tags};
 use crate::error::ApiError;
@@ -48,7 +47,7 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let ids = file_ids(body, &state)?;
     let base = base_url(&request);
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         let outcome = match file_id(&id) {
@@ -89,7 +88,7 @@ pub async fn delete(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Write)?;
     let ids = file_ids(body, &state)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         let outcome = match file_id(&id) {
@@ -182,7 +181,7 @@ async fn write(
     };
     check_count(requested.len(), &state)?;
     let base = base_url(&request);
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let mut items = Vec::with_capacity(requested.len());
     for item in requested {
         let outcome = match parse_item(item, mode, &state.metadata_limits) {

@@ -49,7 +49,7 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let data_id = file_id(&path)?;
     let fields = file_fields(&query_pairs(&request))?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::get(&mut conn, &principal, data_id).await?;
     let file = select(&fields, file_json(&entry, &base_url(&request)));
     Ok(HttpResponse::Ok().json(file))
@@ -209,7 +209,7 @@ pub async fn update(
         Some(document) => MetadataWrite::Replace(document),
         None => MetadataWrite::Merge(None),
     };
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::update(
         &mut conn,
         &state,
@@ -252,7 +252,7 @@ pub async fn delete(
     principal.require(Scope::Write)?;
     let data_id = file_id(&path)?;
     let condition = if_match(&request)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     catalog::delete(&mut conn, &state, &principal, data_id, condition.as_ref()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -291,7 +291,7 @@ pub async fn metadata(
     principal.require(Scope::Read)?;
     let data_id = file_id(&path)?;
     let keys = metadata_keys(&request)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::get(&mut conn, &principal, data_id).await?;
     Ok(HttpResponse::Ok().json(keys.apply(entry.metadata)))
 }
@@ -393,7 +393,7 @@ async fn write_metadata(
     let data_id = file_id(&path)?;
     let keys = metadata_keys(&request)?;
     let condition = if_match(&request)?;
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::update(
         &mut conn,
         &state,
@@ -443,7 +443,7 @@ pub async fn replace_tags(
         tags: Some(tags::parse("tags", body)?),
         ..DataEntryPatch::default()
     };
-    let mut conn = state.pool.acquire().await.map_err(db::DbError::from)?;
+    let mut conn = state.pool.acquire().await?;
     let entry = catalog::update(
         &mut conn,
         &state,
