@@ -77,119 +77,14 @@ if ! command -v curl >/dev/null; then
 fi
 
 # --- a throwaway labcat ------------------------------------------------------------------
-port_free() {
-    "$python" - "$1" <<'EOF'
-import socket, sys
-with socket.socket() as s:
-    # As labcat binds (Rust's std sets SO_REUSEADDR): TIME_WAIT leftovers don't count.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("127.0.0.1", int(sys.argv[1])))
-    except OSError:
-        sys.exit(1)
-EOF
-}
-port=${LABCAT_SDK_PORT:-18081}
-if ! port_free "$port"; then
-    port=$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-    log "port ${LABCAT_SDK_PORT:-18081} is taken; using $port"
-fi
-url=http://127.0.0.1:$port/
-
-# Under /tmp, not the caller's home: as root the cluster runs as `postgres`, which must be
-# able to reach the data directory.
-work=$(mktemp -d /tmp/labcat-sdk.XXXXXXXX)
-chmod 755 "$work"
-data_dir=$work/db
-server_pid=
-
-cleanup() {
-    local status=$?
-    set +e
-    if [[ -n $server_pid ]] && kill -0 "$server_pid" 2>/dev/null; then
-        # SIGTERM: labcat finishes in-flight requests, then stops its PostgreSQL cluster.
-        kill -TERM "$server_pid"
-        for _ in $(seq 300); do
-            kill -0 "$server_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$server_pid" 2>/dev/null; then
-            log "labcat did not stop within 30 s; killing it"
-            kill -KILL "$server_pid"
-        fi
-        wait "$server_pid" 2>/dev/null
-    fi
-    # The postmaster removes its pid file when it has shut down.
-    local pidfile=$data_dir/data/postmaster.pid
-    for _ in $(seq 300); do
-        [[ -e $pidfile ]] || break
-        sleep 0.1
-    done
-    if [[ -e $pidfile ]]; then
-        local postmaster
-        postmaster=$(head -n1 "$pidfile")
-        log "PostgreSQL ($postmaster) still running after labcat exited; stopping it"
-        kill -INT "$postmaster" 2>/dev/null
-        sleep 2
-    fi
-    if [[ $status -ne 0 ]]; then
-        log "failed; labcat's stderr ends with:"
-        tail -n 20 "$work/serve.err" >&2 2>/dev/null
-        if [[ -e $data_dir/postgres.log ]]; then
-            log "postgres.log ends with:"
-            tail -n 10 "$data_dir/postgres.log" >&2
-        fi
-    fi
-    rm -rf "$work"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# Always the embedded database: ignore any database the caller has configured.
-labcat_env=(env -u DATABASE_URL -u LABCAT_CONFIG -u LABCAT__DATABASE__URL
-    "LABCAT__DATABASE__DATA_DIR=$data_dir")
-
-log "starting $binary serve on $url (data in $data_dir)"
-# env execs labcat, so $! is labcat's own pid and SIGTERM reaches it.
-"${labcat_env[@]}" "$binary" serve --addr "127.0.0.1:$port" \
-    >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-
-healthy() {
-    "$python" - "${url}healthz" <<'EOF'
-import sys, urllib.request
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
-        sys.exit(0 if response.status == 200 else 1)
-except Exception:
-    sys.exit(1)
-EOF
-}
-for attempt in $(seq 120); do
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        log "labcat serve exited during start-up"
-        exit 1
-    fi
-    healthy && break
-    if [[ $attempt -eq 120 ]]; then
-        log "labcat did not answer ${url}healthz within 60 s"
-        exit 1
-    fi
-    sleep 0.5
-done
-
-# `keys create` attaches to the cluster the running server started.
-alice_key=$("${labcat_env[@]}" "$binary" keys create --user alice --name sevenbridges-check 2>>"$work/keys.err")
-bob_key=$("${labcat_env[@]}" "$binary" keys create --user bob --name sevenbridges-check --scopes read,write 2>>"$work/keys.err")
-for key in "$alice_key" "$bob_key"; do
-    if [[ ! $key =~ ^lc_[A-Za-z0-9]{40}$ ]]; then
-        log "labcat keys create printed '$key', not a key; stderr:"
-        cat "$work/keys.err" >&2
-        exit 1
-    fi
-done
+# shellcheck source=../support/live_labcat.sh
+source "$root/tests/support/live_labcat.sh"
+LIVE_LOG_NAME=run_sevenbridges
+LIVE_PORT=${LABCAT_SDK_PORT:-18081}
+live_labcat_start "$binary"
+url=$LABCAT_URL/
+alice_key=$(live_labcat_keys_create --user alice --name sevenbridges-check)
+bob_key=$(live_labcat_keys_create --user bob --name sevenbridges-check --scopes read,write)
 
 log "running tests/sdk/sevenbridges_check.py"
 LABCAT_URL=$url ALICE_KEY=$alice_key BOB_KEY=$bob_key \

@@ -27,6 +27,18 @@ with socket.socket() as s:
 EOF
 }
 
+# python3 rather than curl: a fresh machine may not have curl.
+live_healthy() {
+    python3 - "$LABCAT_URL/healthz" <<'EOF'
+import sys, urllib.request
+try:
+    with urllib.request.urlopen(sys.argv[1], timeout=2) as response:
+        sys.exit(0 if response.status == 200 else 1)
+except Exception:
+    sys.exit(1)
+EOF
+}
+
 live_labcat_cleanup() {
     local status=$?
     set +e
@@ -101,7 +113,7 @@ live_labcat_start() {
             live_log "labcat serve exited during start-up"
             exit 1
         fi
-        curl -fsS -o /dev/null --max-time 2 "$LABCAT_URL/healthz" 2>/dev/null && break
+        live_healthy && break
         if [[ $attempt -eq 120 ]]; then
             live_log "labcat did not answer $LABCAT_URL/healthz within 60 s"
             exit 1
