@@ -90,11 +90,19 @@ pub async fn update(
     limits: &MetadataLimits,
     actor: &Actor<'_>,
 ) -> DbResult<Option<DataEntry>> {
-    // The new metadata, `(CASE WHEN $11 THEN $10 ELSE jsonb_merge_patch(...) END)`, appears
-    // twice: once to decide whether anything changes, once to write it.
+    // `merged` is the new metadata, computed once from the locked row; the limits are
+    // checked only when the document changes. The history row's `changes` is the same
+    // shape `data_entry_changes` gives, written out: these are the columns an update can
+    // change, and a merge can only change the top-level metadata keys the patch names, so
+    // only those are compared. (It is the costliest part of a PATCH otherwise.)
     const UPDATE: &str = "
         WITH before AS (
             SELECT * FROM data_entries WHERE data_id = $1 AND user_id = $2 FOR UPDATE
+        ), merged AS (
+            SELECT CASE WHEN $10::jsonb IS NULL THEN b.metadata
+                        WHEN $11 THEN $10::jsonb
+                        ELSE jsonb_merge_patch(b.metadata, $10::jsonb) END AS metadata
+            FROM before AS b
         ), changed AS (
             UPDATE data_entries AS e SET
                 raw_name = COALESCE($3, e.raw_name),
@@ -103,13 +111,11 @@ pub async fn update(
                 physical_sample_id = CASE WHEN $6 THEN $7 ELSE e.physical_sample_id END,
                 raw_size_gb = CASE WHEN $8 THEN $9 ELSE e.raw_size_gb END,
                 tags = COALESCE($18, e.tags),
-                metadata = metadata_within_limits(
-                    (CASE WHEN $11 THEN $10::jsonb
-                          ELSE jsonb_merge_patch(e.metadata, $10::jsonb) END),
-                    $12, $13),
+                metadata = CASE WHEN m.metadata = e.metadata THEN e.metadata
+                                ELSE metadata_within_limits(m.metadata, $12, $13) END,
                 revision = e.revision + 1,
                 last_updated = greatest(now(), e.last_updated + interval '1 microsecond')
-            FROM before AS b
+            FROM before AS b, merged AS m
             WHERE e.data_id = b.data_id
               AND ($14::bigint[] IS NULL OR e.revision = ANY($14))
               AND (e.raw_name, e.char_source_type, e.pipeline_status, e.physical_sample_id,
@@ -120,14 +126,27 @@ pub async fn update(
                    CASE WHEN $6 THEN $7 ELSE e.physical_sample_id END,
                    CASE WHEN $8 THEN $9 ELSE e.raw_size_gb END,
                    COALESCE($18, e.tags),
-                   (CASE WHEN $11 THEN $10::jsonb
-                         ELSE jsonb_merge_patch(e.metadata, $10::jsonb) END))
+                   m.metadata)
             RETURNING e.*
         ), recorded AS (
             INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
                                             actor_user_id, actor_key_id, request_id, changes)
             SELECT c.data_id, c.user_id, c.revision, 'update', c.last_updated, $15, $16, $17,
-                   data_entry_changes(to_jsonb(b), to_jsonb(c))
+                   field_change('raw_name', b.raw_name, c.raw_name)
+                   || field_change('char_source_type', b.char_source_type, c.char_source_type)
+                   || field_change('pipeline_status', b.pipeline_status, c.pipeline_status)
+                   || field_change('physical_sample_id', b.physical_sample_id,
+                                   c.physical_sample_id)
+                   || field_change('raw_size_gb', b.raw_size_gb, c.raw_size_gb)
+                   || field_change('tags', b.tags, c.tags)
+                   || CASE WHEN b.metadata = c.metadata THEN '{}'::jsonb
+                      ELSE jsonb_build_object('metadata', (
+                          SELECT jsonb_object_agg(k, jsonb_build_object(
+                                     'before', b.metadata -> k, 'after', c.metadata -> k))
+                          FROM jsonb_object_keys(
+                                   CASE WHEN $11 THEN b.metadata || c.metadata
+                                        ELSE $10::jsonb END) AS keys (k)
+                          WHERE b.metadata -> k IS DISTINCT FROM c.metadata -> k)) END
             FROM changed AS c CROSS JOIN before AS b
         )
         SELECT * FROM changed";

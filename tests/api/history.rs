@@ -60,6 +60,35 @@ async fn every_effective_change_is_recorded_and_no_op_is_not() {
 }
 
 #[tokio::test]
+async fn metadata_history_lists_only_the_keys_that_changed_on_merge_and_on_replace() {
+    let app = spawn_app().await;
+    let id = app
+        .create_entry_id(json!({"metadata": {"keep": 1, "same": "x", "drop": true}}))
+        .await;
+    let metadata = format!("/data_entries/{id}/metadata");
+    // "same" is named by the merge but keeps its value: not a change.
+    let (status, _) = send(app.patch_json(&metadata, &json!({"same": "x", "keep": 2}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let replacement = json!({"keep": 2, "same": "y", "new": {"n": 1}});
+    let (status, _) = send(app.request(Method::PUT, &metadata).json(&replacement)).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, history) = send(app.get(&format!("/data_entries/{id}/history"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        history[1]["changes"],
+        json!({"metadata": {"keep": {"before": 1, "after": 2}}})
+    );
+    assert_eq!(
+        history[0]["changes"],
+        json!({"metadata": {
+            "drop": {"before": true, "after": null},
+            "same": {"before": "x", "after": "y"},
+            "new": {"before": null, "after": {"n": 1}}
+        }})
+    );
+}
+
+#[tokio::test]
 async fn history_records_the_request_id_and_survives_delete() {
     let app = spawn_app().await;
     let id = app.create_entry_id(json!({"raw_name": "doomed.mp4"})).await;
