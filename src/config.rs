@@ -54,6 +54,8 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
     /// 0: no bound.
     pub statement_timeout_ms: u64,
+    /// Statements answering coalesced reads of single entries that may run at once.
+    pub entry_read_statements: usize,
 }
 
 impl DatabaseSettings {
@@ -178,6 +180,10 @@ impl Settings {
                 self.limits.metadata.max_key_length,
             ),
             ("writes.bulk_max_items", self.writes.bulk_max_items),
+            (
+                "database.entry_read_statements",
+                self.database.entry_read_statements,
+            ),
         ];
         for (name, value) in positive {
             anyhow::ensure!(
@@ -185,6 +191,11 @@ impl Settings {
                 "invalid configuration: {name} must be greater than 0"
             );
         }
+        anyhow::ensure!(
+            self.database.entry_read_statements <= self.database.max_connections as usize,
+            "invalid configuration: database.entry_read_statements must be at most \
+             database.max_connections (each statement holds one of the pool's connections)"
+        );
         anyhow::ensure!(
             self.auth.key_cache_seconds <= 5,
             "invalid configuration: auth.key_cache_seconds must be at most 5 (a revoked key \

@@ -10,6 +10,7 @@ use anyhow::Context;
 use sqlx::PgPool;
 
 use crate::auth::{KeyCache, KeyUsage};
+use crate::catalog::entry_reader::EntryReader;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
 use crate::metrics::Metrics;
@@ -23,6 +24,8 @@ const KEY_USAGE_INTERVAL: Duration = Duration::from_secs(60);
 /// Everything a handler needs besides the request.
 pub struct AppState {
     pub pool: PgPool,
+    /// Coalesces concurrent reads of single entries.
+    pub entry_reader: EntryReader,
     pub metadata_limits: MetadataLimits,
     pub max_body_bytes: usize,
     pub key_usage: KeyUsage,
@@ -53,6 +56,13 @@ impl Application {
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
             key_cache: KeyCache::new(Duration::from_secs(settings.auth.key_cache_seconds)),
+            entry_reader: EntryReader::start(
+                pool.clone(),
+                std::env::var("LC_INFLIGHT")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2),
+            ),
             pool,
             metadata_limits: settings.limits.metadata,
             max_body_bytes: settings.server.max_body_bytes,

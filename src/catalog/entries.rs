@@ -39,6 +39,21 @@ pub async fn create(
     Ok(created)
 }
 
+/// One entry, for a request that only reads it: through the coalescing reader, without
+/// taking a connection of its own.
+pub async fn read(
+    state: &AppState,
+    principal: &Principal,
+    data_id: Uuid,
+) -> Result<DataEntry, ApiError> {
+    state
+        .entry_reader
+        .get(&principal.user_id, data_id)
+        .await?
+        .ok_or_else(|| not_found(data_id))
+}
+
+/// One entry, on a connection the caller already holds (inside a write).
 pub async fn get(
     conn: &mut PgConnection,
     principal: &Principal,

@@ -3,3 +3,4 @@
 //! preconditions, history) live here once, and each API only maps shapes.
 
 pub mod entries;
+pub mod entry_reader;

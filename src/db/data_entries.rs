@@ -65,6 +65,25 @@ pub async fn get(
     Ok(entry)
 }
 
+/// Many entries by id at once, each scoped to its own owner: `wanted` pairs
+/// (owner, data_id). Entries that are missing or owned by someone else are simply absent.
+pub async fn get_many(
+    conn: &mut PgConnection,
+    wanted: &[(&str, Uuid)],
+) -> DbResult<Vec<DataEntry>> {
+    let owners: Vec<&str> = wanted.iter().map(|(owner, _)| *owner).collect();
+    let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| *id).collect();
+    let entries = sqlx::query_as(
+        "SELECT e.* FROM data_entries AS e
+         WHERE (e.data_id, e.user_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+    )
+    .bind(&ids)
+    .bind(&owners)
+    .fetch_all(conn)
+    .await?;
+    Ok(entries)
+}
+
 /// How a write treats the metadata document.
 pub enum MetadataWrite<'a> {
     /// RFC 7396 merge of this patch (or leave alone when `None`).

@@ -119,8 +119,7 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let data_id = parse_id(&path)?;
     let fields = entry_fields(&request)?;
-    let mut conn = state.pool.acquire().await?;
-    let entry = catalog::get(&mut conn, &principal, data_id).await?;
+    let entry = catalog::read(&state, &principal, data_id).await?;
     if not_modified(&request, &entry.etag()) {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, entry.etag()))

@@ -4,6 +4,8 @@ use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use labcat::domain::Scope;
+
 use crate::helpers::{send, spawn_app};
 
 #[tokio::test]
@@ -87,4 +89,61 @@ async fn concurrent_metadata_merges_and_a_put_end_in_a_serialisable_state() {
         json!(1 + writers + 1),
         "every write took effect once"
     );
+}
+
+/// Concurrent reads by id are answered together, several per statement; each must still
+/// get exactly its own owner's entry.
+#[tokio::test]
+async fn concurrent_reads_by_two_owners_each_see_only_their_own_entries() {
+    let app = spawn_app().await;
+    let bob = app.key_for("bob", &[Scope::Read, Scope::Write]).await;
+    let mut owned = Vec::new(); // (key, id, raw_name)
+    for i in 0..15 {
+        let name = format!("alice_{i}.mp4");
+        let id = app.create_entry_id(json!({"raw_name": name})).await;
+        owned.push((app.api_key.clone(), id, name));
+        let name = format!("bob_{i}.mp4");
+        let body = json!({"raw_name": name, "char_source_type": "xps"});
+        let (status, entry) = send(
+            app.request_as(&bob, Method::POST, "/data_entries")
+                .json(&body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        owned.push((
+            bob.clone(),
+            entry["data_id"].as_str().unwrap().to_owned(),
+            name,
+        ));
+    }
+    let missing = uuid::Uuid::new_v4().to_string();
+    let keys = [app.api_key.clone(), bob.clone()];
+    // Every key asks for every entry (and a missing one), all at once, three times over.
+    let mut reads = Vec::new();
+    for _ in 0..3 {
+        for key in &keys {
+            for (_, id, _) in &owned {
+                reads.push((key.clone(), id.clone()));
+            }
+            reads.push((key.clone(), missing.clone()));
+        }
+    }
+    let answers =
+        join_all(reads.iter().map(|(key, id)| {
+            send(app.request_as(key, Method::GET, &format!("/data_entries/{id}")))
+        }))
+        .await;
+    for ((key, id), (status, body)) in reads.iter().zip(answers) {
+        match owned.iter().find(|(_, owned_id, _)| owned_id == id) {
+            Some((owner, _, name)) if owner == key => {
+                assert_eq!(status, StatusCode::OK, "own entry {id}");
+                assert_eq!(body["data_id"], id.as_str());
+                assert_eq!(body["raw_name"], name.as_str());
+            }
+            _ => {
+                assert_eq!(status, StatusCode::NOT_FOUND, "{id} is not this key's");
+                assert_eq!(body["code"], "not_found");
+            }
+        }
+    }
 }

@@ -49,8 +49,7 @@ pub async fn get(
     principal.require(Scope::Read)?;
     let data_id = file_id(&path)?;
     let fields = file_fields(&query_pairs(&request))?;
-    let mut conn = state.pool.acquire().await?;
-    let entry = catalog::get(&mut conn, &principal, data_id).await?;
+    let entry = catalog::read(&state, &principal, data_id).await?;
     let file = select(&fields, file_json(&entry, &base_url(&request)));
     Ok(HttpResponse::Ok().json(file))
 }
@@ -291,8 +290,7 @@ pub async fn metadata(
     principal.require(Scope::Read)?;
     let data_id = file_id(&path)?;
     let keys = metadata_keys(&request)?;
-    let mut conn = state.pool.acquire().await?;
-    let entry = catalog::get(&mut conn, &principal, data_id).await?;
+    let entry = catalog::read(&state, &principal, data_id).await?;
     Ok(HttpResponse::Ok().json(keys.apply(entry.metadata)))
 }
 

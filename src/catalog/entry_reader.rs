@@ -1,0 +1,131 @@
+//! Reads of single entries by id, coalesced: requests that arrive while the database is
+//! busy with earlier reads go to it together, as one statement, when a slot frees up.
+//!
+//! Under light load every read is its own statement and waits for nothing. Under heavy
+//! load PostgreSQL answers one statement for many requests instead of one each, which is
+//! what lets labcat serve more reads than one-statement-per-request could.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::db;
+use crate::db::DbError;
+use crate::domain::DataEntry;
+use crate::error::ApiError;
+
+/// Most lookups answered by one statement.
+const MAX_BATCH: usize = 128;
+
+type Reply = Result<Option<DataEntry>, ApiError>;
+
+struct Lookup {
+    owner: String,
+    data_id: Uuid,
+    reply: oneshot::Sender<Reply>,
+}
+
+#[derive(Clone)]
+pub struct EntryReader {
+    lookups: mpsc::UnboundedSender<Lookup>,
+}
+
+impl EntryReader {
+    /// Starts the reader on the current Tokio runtime; at most `max_in_flight` statements
+    /// (and pool connections) at a time. It stops when the last `EntryReader` is dropped.
+    pub fn start(pool: PgPool, max_in_flight: usize) -> Self {
+        let (lookups, pending) = mpsc::unbounded_channel();
+        tokio::spawn(dispatch(
+            pool,
+            pending,
+            Arc::new(Semaphore::new(max_in_flight)),
+        ));
+        Self { lookups }
+    }
+
+    /// The entry `data_id` if `owner` owns it.
+    pub async fn get(&self, owner: &str, data_id: Uuid) -> Reply {
+        let (reply, answer) = oneshot::channel();
+        let lookup = Lookup {
+            owner: owner.to_owned(),
+            data_id,
+            reply,
+        };
+        self.lookups
+            .send(lookup)
+            .map_err(|_| ApiError::Unavailable)?;
+        answer.await.map_err(|_| ApiError::Unavailable)?
+    }
+}
+
+/// Waits for a free slot, then takes every lookup waiting (up to `MAX_BATCH`) as one batch.
+async fn dispatch(
+    pool: PgPool,
+    mut pending: mpsc::UnboundedReceiver<Lookup>,
+    slots: Arc<Semaphore>,
+) {
+    loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = pending.recv().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match pending.try_recv() {
+                Ok(lookup) => batch.push(lookup),
+                Err(_) => break,
+            }
+        }
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            answer(&pool, batch).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn answer(pool: &PgPool, batch: Vec<Lookup>) {
+    let wanted: Vec<(&str, Uuid)> = batch
+        .iter()
+        .map(|lookup| (lookup.owner.as_str(), lookup.data_id))
+        .collect();
+    let found = match pool.acquire().await {
+        Ok(mut conn) => db::data_entries::get_many(&mut conn, &wanted).await,
+        Err(error) => Err(DbError::from(error)),
+    };
+    match found {
+        Ok(entries) => {
+            let by_id: HashMap<Uuid, DataEntry> = entries
+                .into_iter()
+                .map(|entry| (entry.data_id, entry))
+                .collect();
+            for lookup in batch {
+                // The statement returns only rows whose owner asked; checked again here
+                // because two owners may ask for the same id in one batch.
+                let entry = by_id
+                    .get(&lookup.data_id)
+                    .filter(|entry| entry.user_id == lookup.owner)
+                    .cloned();
+                let _ = lookup.reply.send(Ok(entry));
+            }
+        }
+        Err(error) => {
+            let unavailable = matches!(error, DbError::Unavailable(_));
+            if !unavailable {
+                tracing::error!(%error, lookups = batch.len(), "batched entry read failed");
+            }
+            for lookup in batch {
+                let _ = lookup.reply.send(Err(if unavailable {
+                    ApiError::Unavailable
+                } else {
+                    ApiError::Internal(anyhow::anyhow!("batched entry read failed: {error}"))
+                }));
+            }
+        }
+    }
+}
