@@ -56,13 +56,7 @@ impl Application {
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
             key_cache: KeyCache::new(Duration::from_secs(settings.auth.key_cache_seconds)),
-            entry_reader: EntryReader::start(
-                pool.clone(),
-                std::env::var("LC_INFLIGHT")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(2),
-            ),
+            entry_reader: EntryReader::start(&pool, settings.database.entry_read_statements),
             pool,
             metadata_limits: settings.limits.metadata,
             max_body_bytes: settings.server.max_body_bytes,
