@@ -50,6 +50,7 @@ pub struct DatabaseSettings {
     #[serde(deserialize_with = "empty_as_none")]
     pub url: Option<SecretString>,
     pub data_dir: PathBuf,
+    /// 0: sized for the machine, see `pool_size`.
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
     /// 0: no bound.
@@ -59,6 +60,18 @@ pub struct DatabaseSettings {
 }
 
 impl DatabaseSettings {
+    /// Connections in the main pool: `max_connections`, or when that is 0, twice the CPU
+    /// cores plus two. More connections than PostgreSQL has cores to run them only queue
+    /// inside PostgreSQL instead of in the pool, and lengthen every write's tail
+    /// (bench/README.md).
+    pub fn pool_size(&self) -> u32 {
+        if self.max_connections > 0 {
+            return self.max_connections;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        u32::try_from(2 * cores + 2).unwrap_or(u32::MAX)
+    }
+
     pub fn acquire_timeout(&self) -> Duration {
         Duration::from_millis(self.acquire_timeout_ms)
     }
@@ -168,10 +181,6 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         let positive = [
             ("server.max_body_bytes", self.server.max_body_bytes),
-            (
-                "database.max_connections",
-                self.database.max_connections as usize,
-            ),
             ("limits.metadata.max_bytes", self.limits.metadata.max_bytes),
             ("limits.metadata.max_keys", self.limits.metadata.max_keys),
             ("limits.metadata.max_depth", self.limits.metadata.max_depth),
@@ -191,11 +200,6 @@ impl Settings {
                 "invalid configuration: {name} must be greater than 0"
             );
         }
-        anyhow::ensure!(
-            self.database.entry_read_statements <= self.database.max_connections as usize,
-            "invalid configuration: database.entry_read_statements must be at most \
-             database.max_connections (each statement holds one of the pool's connections)"
-        );
         anyhow::ensure!(
             self.auth.key_cache_seconds <= 5,
             "invalid configuration: auth.key_cache_seconds must be at most 5 (a revoked key \

@@ -53,7 +53,7 @@ impl Database {
         };
         let pool = db::pool(
             options.clone(),
-            settings.database.max_connections,
+            settings.database.pool_size(),
             settings.database.acquire_timeout(),
         );
         let database = Self { pool, embedded };

@@ -103,7 +103,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     customize(&mut settings);
     let pool = db::pool(
         maintenance.database(&database),
-        settings.database.max_connections,
+        settings.database.pool_size(),
         settings.database.acquire_timeout(),
     );
     db::migrate(&pool).await.expect("migrations apply");

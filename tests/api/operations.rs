@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use labcat::config::Settings;
 use labcat::domain::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -62,7 +63,9 @@ async fn metrics_count_requests_by_route_pattern_and_status_without_a_key() {
     assert!(text.contains("labcat_auth_failures_total 1"), "{text}");
     assert!(text.contains(r#"labcat_db_pool_connections{state="in_use"}"#));
     assert!(text.contains(r#"labcat_db_pool_connections{state="idle"}"#));
-    assert!(text.contains("labcat_db_pool_max_connections 10"));
+    let pool_size = Settings::defaults().database.pool_size();
+    assert!(pool_size > 0);
+    assert!(text.contains(&format!("labcat_db_pool_max_connections {pool_size}")));
     assert!(text.contains("# TYPE labcat_rate_limited_requests_total counter"));
 }
 
