@@ -73,17 +73,16 @@ impl EntryReader {
 }
 
 /// Waits for a free slot, then takes every lookup waiting (up to `MAX_BATCH`) as one batch.
+/// Lookups whose request has gone (timed out, client disconnected) are dropped unread.
+/// When every `EntryReader` is gone, closes its connections.
 async fn dispatch(
     pool: PgPool,
     mut pending: mpsc::UnboundedReceiver<Lookup>,
     slots: Arc<Semaphore>,
 ) {
-    loop {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            return;
-        };
+    while let Ok(slot) = slots.clone().acquire_owned().await {
         let Some(first) = pending.recv().await else {
-            return;
+            break;
         };
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -92,12 +91,17 @@ async fn dispatch(
                 Err(_) => break,
             }
         }
+        batch.retain(|lookup| !lookup.reply.is_closed());
+        if batch.is_empty() {
+            continue;
+        }
         let pool = pool.clone();
         tokio::spawn(async move {
             answer(&pool, batch).await;
             drop(slot);
         });
     }
+    pool.close().await;
 }
 
 async fn answer(pool: &PgPool, batch: Vec<Lookup>) {
