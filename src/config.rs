@@ -254,3 +254,26 @@ impl Settings {
             .join("labcat")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_connections_0_sizes_the_pool_for_the_machine_and_a_number_wins() {
+        let mut settings = Settings::defaults();
+        assert_eq!(settings.database.max_connections, 0);
+        let cores = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(settings.database.pool_size() as usize, 2 * cores + 2);
+        settings.database.max_connections = 3;
+        assert_eq!(settings.database.pool_size(), 3);
+    }
+
+    #[test]
+    fn entry_reads_need_at_least_one_statement() {
+        let mut settings = Settings::defaults();
+        settings.database.entry_read_statements = 0;
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(error.contains("database.entry_read_statements"), "{error}");
+    }
+}
