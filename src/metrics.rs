@@ -8,11 +8,12 @@
 //! - `labcat_db_pool_max_connections`: gauge
 //! - `labcat_auth_failures_total`: counter of 401s from key checks
 //! - `labcat_rate_limited_requests_total{policy="read"|"write"}`: counter of 429s
+//! - `labcat_entry_read_batch_size`: histogram of reads answered per coalesced statement
 
 use actix_web::http::Method;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use sqlx::PgPool;
 
@@ -20,6 +21,9 @@ use sqlx::PgPool;
 const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
+
+/// Reads per coalesced statement: 1 means no load to speak of; the reader takes at most 128.
+const BATCH_SIZE_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0];
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -31,6 +35,7 @@ pub struct Metrics {
     pool_max_connections: IntGauge,
     auth_failures: IntCounter,
     rate_limited: IntCounterVec,
+    entry_read_batch_size: Histogram,
 }
 
 impl Default for Metrics {
@@ -88,6 +93,15 @@ impl Metrics {
             rate_limited.with_label_values(&[policy]);
         }
 
+        let entry_read_batch_size = Histogram::with_opts(
+            HistogramOpts::new(
+                "labcat_entry_read_batch_size",
+                "Reads of single entries answered by one coalesced statement",
+            )
+            .buckets(BATCH_SIZE_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+
         let registry = Registry::new();
         registry
             .register(Box::new(requests.clone()))
@@ -96,6 +110,7 @@ impl Metrics {
             .and_then(|()| registry.register(Box::new(pool_max_connections.clone())))
             .and_then(|()| registry.register(Box::new(auth_failures.clone())))
             .and_then(|()| registry.register(Box::new(rate_limited.clone())))
+            .and_then(|()| registry.register(Box::new(entry_read_batch_size.clone())))
             .expect("metric names are unique");
         Self {
             registry,
@@ -105,7 +120,13 @@ impl Metrics {
             pool_max_connections,
             auth_failures,
             rate_limited,
+            entry_read_batch_size,
         }
+    }
+
+    /// The histogram the entry reader records its batch sizes in (a handle to the same one).
+    pub fn entry_read_batch_size(&self) -> Histogram {
+        self.entry_read_batch_size.clone()
     }
 
     /// `route` must be the matched pattern (`/data_entries/{data_id}`), never the raw path,

@@ -53,17 +53,23 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.addr)
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
         let port = listener.local_addr()?.port();
+        let metrics = Metrics::new();
+        let entry_reader = EntryReader::start(
+            &pool,
+            settings.database.entry_read_statements,
+            metrics.entry_read_batch_size(),
+        );
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
             key_cache: KeyCache::new(Duration::from_secs(settings.auth.key_cache_seconds)),
-            entry_reader: EntryReader::start(&pool, settings.database.entry_read_statements),
+            entry_reader,
             pool,
             metadata_limits: settings.limits.metadata,
             max_body_bytes: settings.server.max_body_bytes,
             require_if_match: settings.writes.require_if_match,
             bulk_max_items: settings.writes.bulk_max_items,
             idempotency_ttl: Duration::from_secs(settings.writes.idempotency_ttl_seconds),
-            metrics: Metrics::new(),
+            metrics,
             rate_limits: RateLimits::from_settings(&settings.rate_limit),
             request_timeout: settings.server.request_timeout(),
         });

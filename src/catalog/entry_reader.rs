@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use prometheus::Histogram;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use uuid::Uuid;
@@ -40,8 +41,9 @@ impl EntryReader {
     /// and the main pool's are opened by whichever HTTP worker needed one first; reading
     /// through them costs an extra thread wake-up per statement (bench/run: 18.6k GET/s through
     /// the main pool, 22.0k through its own).
-    /// It stops when the last `EntryReader` is dropped.
-    pub fn start(pool: &PgPool, statements: usize) -> Self {
+    /// Each statement's number of reads goes into `batch_sizes`. It stops when the last
+    /// `EntryReader` is dropped.
+    pub fn start(pool: &PgPool, statements: usize, batch_sizes: Histogram) -> Self {
         let connections = u32::try_from(statements).unwrap_or(u32::MAX);
         let own_pool = db::pool(
             (*pool.connect_options()).clone(),
@@ -53,6 +55,7 @@ impl EntryReader {
             own_pool,
             pending,
             Arc::new(Semaphore::new(statements)),
+            batch_sizes,
         ));
         Self { lookups }
     }
@@ -79,6 +82,7 @@ async fn dispatch(
     pool: PgPool,
     mut pending: mpsc::UnboundedReceiver<Lookup>,
     slots: Arc<Semaphore>,
+    batch_sizes: Histogram,
 ) {
     while let Ok(slot) = slots.clone().acquire_owned().await {
         let Some(first) = pending.recv().await else {
@@ -95,6 +99,7 @@ async fn dispatch(
         if batch.is_empty() {
             continue;
         }
+        batch_sizes.observe(batch.len() as f64);
         let pool = pool.clone();
         tokio::spawn(async move {
             answer(&pool, batch).await;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use labcat::domain::Scope;
 
-use crate::helpers::{send, spawn_app};
+use crate::helpers::{metric_value, send, spawn_app};
 
 #[tokio::test]
 async fn concurrent_patches_adding_different_keys_lose_none() {
@@ -146,4 +146,20 @@ async fn concurrent_reads_by_two_owners_each_see_only_their_own_entries() {
             }
         }
     }
+    // And they were coalesced: fewer statements than reads.
+    let metrics = app
+        .anonymous(Method::GET, "/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let statements = metric_value(&metrics, "labcat_entry_read_batch_size_count");
+    let answered = metric_value(&metrics, "labcat_entry_read_batch_size_sum");
+    assert_eq!(answered, reads.len() as f64);
+    assert!(
+        statements < answered,
+        "{statements} statements for {answered} reads"
+    );
 }

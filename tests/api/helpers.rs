@@ -228,3 +228,12 @@ pub async fn fresh_database_url() -> String {
         }
     }
 }
+
+/// The value of an unlabelled series in a Prometheus text exposition.
+pub fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+        .parse()
+        .expect("a number")
+}

@@ -7,7 +7,7 @@ use labcat::domain::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, send, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, metric_value, send, spawn_app, spawn_app_with};
 
 async fn scrape(app: &TestApp) -> String {
     let response = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
@@ -67,6 +67,12 @@ async fn metrics_count_requests_by_route_pattern_and_status_without_a_key() {
     assert!(pool_size > 0);
     assert!(text.contains(&format!("labcat_db_pool_max_connections {pool_size}")));
     assert!(text.contains("# TYPE labcat_rate_limited_requests_total counter"));
+    // The two reads above, one after the other, were each a statement of their own.
+    assert_eq!(
+        metric_value(&text, "labcat_entry_read_batch_size_count"),
+        2.0
+    );
+    assert_eq!(metric_value(&text, "labcat_entry_read_batch_size_sum"), 2.0);
 }
 
 #[tokio::test]
