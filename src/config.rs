@@ -55,8 +55,9 @@ pub struct DatabaseSettings {
     pub acquire_timeout_ms: u64,
     /// 0: no bound.
     pub statement_timeout_ms: u64,
-    /// Statements answering coalesced reads of single entries that may run at once.
-    pub entry_read_statements: usize,
+    /// Statements answering coalesced reads of single entries that may run at once (each on
+    /// a connection of its own).
+    pub entry_read_statements: u32,
 }
 
 impl DatabaseSettings {
@@ -191,7 +192,7 @@ impl Settings {
             ("writes.bulk_max_items", self.writes.bulk_max_items),
             (
                 "database.entry_read_statements",
-                self.database.entry_read_statements,
+                self.database.entry_read_statements as usize,
             ),
         ];
         for (name, value) in positive {

@@ -6,11 +6,11 @@
 //! what lets labcat serve more reads than one-statement-per-request could.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use prometheus::Histogram;
-use sqlx::PgPool;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::db;
@@ -35,28 +35,22 @@ pub struct EntryReader {
 }
 
 impl EntryReader {
-    /// Starts the reader on the current Tokio runtime with `statements` connections of its
+    /// Starts the reader on the current Tokio runtime with `connections` connections of its
     /// own to the database `pool` connects to: one statement at a time on each. Its own
     /// connections, because a connection's socket is driven by the runtime that opened it,
     /// and the main pool's are opened by whichever HTTP worker needed one first; reading
-    /// through them costs an extra thread wake-up per statement (bench/run: 18.6k GET/s through
-    /// the main pool, 22.0k through its own).
+    /// through them costs an extra thread wake-up per statement (bench/run: 18.6k GET/s
+    /// through the main pool, 22.0k through its own).
     /// Each statement's number of reads goes into `batch_sizes`. It stops when the last
     /// `EntryReader` is dropped.
-    pub fn start(pool: &PgPool, statements: usize, batch_sizes: Histogram) -> Self {
-        let connections = u32::try_from(statements).unwrap_or(u32::MAX);
+    pub fn start(pool: &PgPool, connections: u32, batch_sizes: Histogram) -> Self {
         let own_pool = db::pool(
             (*pool.connect_options()).clone(),
             connections,
             pool.options().get_acquire_timeout(),
         );
         let (lookups, pending) = mpsc::unbounded_channel();
-        tokio::spawn(dispatch(
-            own_pool,
-            pending,
-            Arc::new(Semaphore::new(statements)),
-            batch_sizes,
-        ));
+        tokio::spawn(dispatch(own_pool, pending, batch_sizes));
         Self { lookups }
     }
 
@@ -75,19 +69,18 @@ impl EntryReader {
     }
 }
 
-/// Waits for a free slot, then takes every lookup waiting (up to `MAX_BATCH`) as one batch.
-/// Lookups whose request has gone (timed out, client disconnected) are dropped unread.
-/// When every `EntryReader` is gone, closes its connections.
+/// Takes the first lookup, waits for a free connection (the pool's size is what bounds the
+/// statements in flight), then takes every lookup that piled up meanwhile (up to
+/// `MAX_BATCH`) as one batch. Lookups whose request has gone (timed out, client
+/// disconnected) are dropped unread. When every `EntryReader` is gone, closes its
+/// connections.
 async fn dispatch(
     pool: PgPool,
     mut pending: mpsc::UnboundedReceiver<Lookup>,
-    slots: Arc<Semaphore>,
     batch_sizes: Histogram,
 ) {
-    while let Ok(slot) = slots.clone().acquire_owned().await {
-        let Some(first) = pending.recv().await else {
-            break;
-        };
+    while let Some(first) = pending.recv().await {
+        let conn = pool.acquire().await;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match pending.try_recv() {
@@ -100,21 +93,17 @@ async fn dispatch(
             continue;
         }
         batch_sizes.observe(batch.len() as f64);
-        let pool = pool.clone();
-        tokio::spawn(async move {
-            answer(&pool, batch).await;
-            drop(slot);
-        });
+        tokio::spawn(answer(conn, batch));
     }
     pool.close().await;
 }
 
-async fn answer(pool: &PgPool, batch: Vec<Lookup>) {
+async fn answer(conn: Result<PoolConnection<Postgres>, sqlx::Error>, batch: Vec<Lookup>) {
     let wanted: Vec<(&str, Uuid)> = batch
         .iter()
         .map(|lookup| (lookup.owner.as_str(), lookup.data_id))
         .collect();
-    let found = match pool.acquire().await {
+    let found = match conn {
         Ok(mut conn) => db::data_entries::get_many(&mut conn, &wanted).await,
         Err(error) => Err(DbError::from(error)),
     };
