@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::DbResult;
 
 /// What a request is allowed to do once its key checked out.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct ActiveKey {
     pub key_id: Uuid,
     pub user_id: String,
@@ -14,7 +14,7 @@ pub struct ActiveKey {
 }
 
 /// A key as lists show it: never the secret, never the hash.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct KeyRecord {
     pub key_id: Uuid,
     pub user_id: String,

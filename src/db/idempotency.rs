@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use super::DbResult;
 
 /// What the first request with an idempotency key left behind.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug)]
 pub struct StoredRequest {
     pub fingerprint: Vec<u8>,
     /// `None` while that first request is still being handled.

@@ -5,14 +5,36 @@ pub mod data_entries;
 pub mod files;
 pub mod idempotency;
 pub mod physical_samples;
+mod row;
 pub mod users;
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::PgPool;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// `(version, description, sql)` of each file in `migrations/`, in order (see `build.rs`).
+const MIGRATIONS: &[(i64, &str, &str)] = include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+
+/// The schema's migrations, as `sqlx::migrate!` would embed them (same versions,
+/// descriptions and checksums, so databases migrated before keep validating).
+pub static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| Migrator {
+    migrations: MIGRATIONS
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                description.into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                sql.starts_with("-- no-transaction"),
+            )
+        })
+        .collect(),
+    ..Migrator::DEFAULT
+});
 
 /// Errors of the database layer, sorted by what the caller can do about them.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use super::{CharSourceType, FieldError, MetadataLimits, MetadataPatch, Patch, Pi
 pub const MAX_RAW_NAME_CHARS: usize = 1024;
 
 /// A data entry as stored, and (with `version`) as every entry route returns it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DataEntry {
     pub data_id: Uuid,
     pub raw_name: String,

@@ -1,5 +1,6 @@
 //! Closed sets of values. Each is checked here (a clear 422 listing the allowed values) and
-//! again by PostgreSQL (an enum type or CHECK), so no writer can store anything else.
+//! again by PostgreSQL (an enum type or CHECK), so no writer can store anything else. The
+//! PostgreSQL enum types are mapped in `db::row`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -49,8 +50,6 @@ macro_rules! text_enum {
 
 text_enum! {
     /// What instrument or technique produced the raw data.
-    #[derive(sqlx::Type)]
-    #[sqlx(type_name = "char_source_type", rename_all = "snake_case")]
     pub enum CharSourceType {
         RheedVideo => "rheed_video",
         Xps => "xps",
@@ -69,8 +68,7 @@ text_enum! {
 
 text_enum! {
     /// Where the entry's processing pipeline is.
-    #[derive(Default, sqlx::Type)]
-    #[sqlx(type_name = "pipeline_status", rename_all = "snake_case")]
+    #[derive(Default)]
     pub enum PipelineStatus {
         Success => "success",
         #[default]

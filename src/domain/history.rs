@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 /// One effective change of a data entry: who, when, which request, and what changed
 /// (`{"field": {"before", "after"}}`, metadata as a key-level diff).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HistoryRecord {
     pub data_id: Uuid,
     pub revision: i64,

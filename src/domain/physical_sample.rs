@@ -7,7 +7,7 @@ use super::FieldError;
 use super::data_entry::parse_text;
 
 /// A physical sample that data entries can point at.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct PhysicalSample {
     pub physical_sample_id: Uuid,
     pub name: String,

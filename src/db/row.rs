@@ -1,0 +1,109 @@
+//! How rows become domain types. Written as `macro_rules!` rather than sqlx's derives: those
+//! live in sqlx's proc-macro crate, which compiles a second sqlx (and rustls, ring, tokio) for
+//! the compiler and cost a cold build about a minute (bench/README.md, "Build time").
+
+/// `sqlx::FromRow` by column name: each field is read from the column of the same name. The
+/// fields are listed once; the struct literal makes a missing one a compile error.
+macro_rules! from_row {
+    ($type:ty { $($field:ident),+ $(,)? }) => {
+        impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for $type {
+            fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+                use sqlx::Row as _;
+                Ok(Self { $($field: row.try_get(stringify!($field))?),+ })
+            }
+        }
+    };
+}
+
+/// A `text_enum!` (`as_str` and `FromStr`) as the PostgreSQL enum type `$pg_type`: written
+/// and read as its text, so the Rust and SQL spellings are the same list.
+macro_rules! pg_enum {
+    ($type:ty => $pg_type:literal) => {
+        impl sqlx::Type<sqlx::Postgres> for $type {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                sqlx::postgres::PgTypeInfo::with_name($pg_type)
+            }
+        }
+
+        impl sqlx::Encode<'_, sqlx::Postgres> for $type {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<sqlx::Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl sqlx::Decode<'_, sqlx::Postgres> for $type {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'_>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+                text.parse()
+                    .map_err(|()| format!("{text:?} is not a {}", $pg_type).into())
+            }
+        }
+    };
+}
+
+use crate::db::api_keys::{ActiveKey, KeyRecord};
+use crate::db::idempotency::StoredRequest;
+use crate::domain::history::HistoryRecord;
+use crate::domain::{CharSourceType, DataEntry, PhysicalSample, PipelineStatus};
+
+pg_enum!(CharSourceType => "char_source_type");
+pg_enum!(PipelineStatus => "pipeline_status");
+
+from_row!(DataEntry {
+    data_id,
+    raw_name,
+    char_source_type,
+    pipeline_status,
+    physical_sample_id,
+    upload_datetime,
+    last_updated,
+    raw_size_gb,
+    user_id,
+    metadata,
+    revision,
+    tags,
+});
+from_row!(HistoryRecord {
+    data_id,
+    revision,
+    operation,
+    changed_at,
+    actor_user_id,
+    actor_key_id,
+    request_id,
+    changes,
+});
+from_row!(PhysicalSample {
+    physical_sample_id,
+    name,
+    user_id,
+    created_at,
+});
+from_row!(ActiveKey {
+    key_id,
+    user_id,
+    scopes,
+    expires_at,
+});
+from_row!(KeyRecord {
+    key_id,
+    user_id,
+    prefix,
+    name,
+    scopes,
+    created_at,
+    expires_at,
+    revoked_at,
+    last_used_at,
+});
+from_row!(StoredRequest {
+    fingerprint,
+    status,
+    headers,
+    body,
+});
