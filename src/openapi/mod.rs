@@ -38,7 +38,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             Errors are RFC 9457 `application/problem+json` with a stable `code`, per-field \
             `errors` and the `request_id` (also in the `X-Request-Id` response header). \
             Authenticated responses carry the key's standing in the `RateLimit` and \
-            `RateLimit-Policy` headers.",
+            `RateLimit-Policy` headers. Every GET operation also answers HEAD (same status \
+            and headers, no body).",
         license(name = "MIT", identifier = "MIT"),
     ),
     paths(

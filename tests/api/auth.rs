@@ -172,8 +172,17 @@ async fn a_read_only_key_cannot_write_anywhere() {
     let (_, samples) = send(app.get("/physical_samples")).await;
     assert_eq!(samples, json!([]));
     let (_, keys) = send(app.get("/api_keys")).await;
-    assert_eq!(keys.as_array().unwrap().len(), 2, "no key minted or revoked");
-    assert!(keys.as_array().unwrap().iter().all(|k| k["status"] == "active"));
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        2,
+        "no key minted or revoked"
+    );
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["status"] == "active")
+    );
 }
 
 #[tokio::test]

@@ -62,12 +62,7 @@ pub fn scope() -> impl HttpServiceFactory {
 
 /// A resource whose other methods get a Seven Bridges 405 with the `Allow` header.
 fn resource(path: &str, methods: &[&str]) -> Resource {
-    let allow = methods
-        .iter()
-        .map(|method| method.to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
+    let allow = super::allow_header(methods);
     web::resource(path).default_service(web::to(move || {
         let allow = allow.clone();
         async move {
