@@ -33,6 +33,8 @@ pub(crate) mod physical_samples;
 mod response;
 pub(crate) mod v2;
 
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, Resource, ResponseError, Route, guard, web};
@@ -79,11 +81,38 @@ pub fn served_routes() -> Vec<(&'static str, String)> {
     native.chain(v2).collect()
 }
 
-/// Whether a native route with this pattern (as actix reports it) takes this method.
-pub fn serves(method: &Method, pattern: &str) -> bool {
-    ROUTES
-        .iter()
-        .any(|(m, p)| *p == pattern && m.eq_ignore_ascii_case(method.as_str()))
+/// The two surfaces: their errors (and some headers) differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Native,
+    /// `/v2`, the Seven Bridges-compatible one.
+    V2,
+}
+
+impl Surface {
+    /// A response made by a middleware outside the surface's own (an idempotency replay or
+    /// refusal), finished as the surface finishes its handlers' responses.
+    pub fn finish(self, response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+        match self {
+            Surface::Native => response,
+            Surface::V2 => v2::in_sbg_shape(response),
+        }
+    }
+}
+
+/// The surface whose route has this pattern (as actix reports it, `/v2` prefix included),
+/// if that route takes this method.
+pub fn surface_serving(method: &Method, pattern: &str) -> Option<Surface> {
+    let takes = |routes: &[(&str, &str)], pattern: &str| {
+        routes
+            .iter()
+            .any(|(m, p)| *p == pattern && m.eq_ignore_ascii_case(method.as_str()))
+    };
+    match pattern.strip_prefix(v2::PREFIX) {
+        Some(relative) if takes(v2::ROUTES, relative) => Some(Surface::V2),
+        _ if takes(ROUTES, pattern) => Some(Surface::Native),
+        _ => None,
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -92,7 +92,14 @@ async fn sbg_responses(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let response = next.call(request).await?;
+    Ok(in_sbg_shape(next.call(request).await?))
+}
+
+/// A response as every `/v2` response goes out: an error in the Seven Bridges shape, and
+/// the rate-limit headers.
+pub fn in_sbg_shape(
+    response: ServiceResponse<impl MessageBody + 'static>,
+) -> ServiceResponse<BoxBody> {
     let replacement = response.response().error().map(|error| {
         match error.as_error::<ApiError>() {
             Some(error) => sbg_response(error, Some(response.headers())),
@@ -117,7 +124,7 @@ async fn sbg_responses(
     for (name, value) in [(LIMIT, limit), (REMAINING, remaining), (RESET, reset)] {
         headers.insert(name, HeaderValue::from(value));
     }
-    Ok(response)
+    response
 }
 
 /// The caller's rate-limit standing as Seven Bridges reports it: the bucket's size, the
