@@ -30,6 +30,7 @@ const EXPOSED_HEADERS: &[&str] = &[
     "retry-after",
     "ratelimit",
     "ratelimit-policy",
+    "idempotency-replayed",
 ];
 
 pub fn middleware(settings: &CorsSettings) -> Condition<Cors> {

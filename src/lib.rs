@@ -9,6 +9,7 @@ pub mod db;
 pub mod domain;
 pub mod embedded_postgres;
 pub mod error;
+pub mod maintenance;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;

@@ -13,6 +13,7 @@ use crate::auth::{KeyCache, KeyUsage};
 use crate::catalog::entry_reader::EntryReader;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
+use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
 use crate::shutdown::{self, InFlight};
@@ -43,6 +44,8 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// Stops with the application (when this is dropped).
+    maintenance: Maintenance,
     in_flight: web::Data<InFlight>,
     shutdown_timeout: Duration,
 }
@@ -58,6 +61,10 @@ impl Application {
             &pool,
             settings.database.entry_read_statements,
             metrics.entry_read_batch_size(),
+        );
+        let maintenance = Maintenance::start(
+            pool.clone(),
+            Duration::from_secs(settings.writes.idempotency_ttl_seconds),
         );
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
@@ -81,9 +88,11 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(counted.clone())
+                // Inside CORS and the time limit: replays and refusals get CORS headers,
+                // and the claim's statements are bounded like the handlers'.
+                .wrap(from_fn(routes::idempotency::middleware))
                 .wrap(from_fn(request_timeout::limit))
                 .wrap(cors::middleware(&cors_settings))
-                .wrap(from_fn(routes::idempotency::middleware))
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .wrap(from_fn(rate_limit::headers))
                 .wrap(from_fn(telemetry::request_context))
@@ -100,6 +109,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            maintenance,
             in_flight,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
         })
@@ -111,6 +121,7 @@ impl Application {
 
     /// Runs until the process ends (tests) or the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let _maintenance = self.maintenance; // stopped when the server has stopped
         self.server.await
     }
 
@@ -119,6 +130,7 @@ impl Application {
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
+        let _maintenance = self.maintenance; // stopped when the server has stopped
         let signal = shutdown::signalled().await?;
         tracing::info!(
             signal,

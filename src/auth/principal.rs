@@ -24,9 +24,10 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// 403 unless the key carries `scope`.
+    /// 403 unless one of the key's scopes grants `scope` (`write` grants `read`). Every
+    /// route's scope check is this one.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
-        if self.scopes.contains(&scope) {
+        if self.scopes.iter().any(|held| held.grants(scope)) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(scope))

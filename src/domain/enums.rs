@@ -79,7 +79,8 @@ text_enum! {
 }
 
 text_enum! {
-    /// What an API key may do: `read` for GET, `write` for changes, `admin` for other users' keys.
+    /// What an API key may do: `read` for GET, `write` for changes (and reading what it may
+    /// change: see `Scope::grants`), `admin` for other users' keys.
     pub enum Scope {
         Read => "read",
         Write => "write",
@@ -101,6 +102,13 @@ impl CharSourceType {
 }
 
 impl Scope {
+    /// Whether a key holding `self` may do what needs `needed`. `write` implies `read`: a
+    /// write answers with what it wrote (a `{}` PATCH returns the whole entry), so refusing
+    /// such a key a GET would hide nothing. Scopes are stored and listed as given.
+    pub fn grants(self, needed: Scope) -> bool {
+        self == needed || (self == Scope::Write && needed == Scope::Read)
+    }
+
     /// Parses `read,write` (commas and/or spaces); duplicates collapse.
     pub fn parse_list(text: &str) -> Result<Vec<Scope>, String> {
         let mut scopes = Vec::new();
@@ -147,6 +155,16 @@ mod tests {
             Some(CharSourceType::RheedVideo)
         );
         assert_eq!(CharSourceType::from_search_alias("nope"), None);
+    }
+
+    #[test]
+    fn write_grants_read_and_nothing_else_is_implied() {
+        assert!(Scope::Write.grants(Scope::Read));
+        assert!(Scope::Write.grants(Scope::Write));
+        assert!(!Scope::Read.grants(Scope::Write));
+        assert!(!Scope::Write.grants(Scope::Admin));
+        assert!(!Scope::Admin.grants(Scope::Read));
+        assert!(!Scope::Admin.grants(Scope::Write));
     }
 
     #[test]

@@ -10,7 +10,8 @@ pub mod v2;
 use std::sync::LazyLock;
 
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, Modify, OpenApi};
 
 use crate::routes::v2::{bulk as v2_bulk, files as v2_files, user as v2_user};
 use crate::routes::{api_keys, data_entries, docs, health, metadata, metrics, physical_samples};
@@ -38,7 +39,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             Errors are RFC 9457 `application/problem+json` with a stable `code`, per-field \
             `errors` and the `request_id` (also in the `X-Request-Id` response header). \
             Authenticated responses carry the key's standing in the `RateLimit` and \
-            `RateLimit-Policy` headers.",
+            `RateLimit-Policy` headers. Every GET operation also answers HEAD (same status \
+            and headers, no body).",
         license(name = "MIT", identifier = "MIT"),
     ),
     paths(
@@ -102,7 +104,7 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         SbgTooManyRequests,
         SbgServiceUnavailable,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &IdempotentWrites),
     security(("ApiKey" = []), ("Bearer" = []), ("SbgAuthToken" = [])),
     tags(
         (name = "data entries", description = "Raw data registered by instruments and pipelines."),
@@ -149,6 +151,51 @@ impl Modify for SecuritySchemes {
                 "The same API key, as Seven Bridges clients send it.",
             ))),
         );
+    }
+}
+
+/// `Idempotency-Key` on every write operation, as the middleware (`routes::idempotency`)
+/// honours it on every write route, with the answers it can give: 400 for a malformed key,
+/// 409 while the first request runs, 422 for a key reused with another request (on `/v2`,
+/// Seven Bridges' 400).
+struct IdempotentWrites;
+
+impl Modify for IdempotentWrites {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let header = params::IdempotencyKey::into_params(|| None);
+        for (path, item) in &mut openapi.paths.paths {
+            let responses: &[(&str, &str)] = if path.starts_with(crate::routes::v2::PREFIX) {
+                &[("400", "SbgBadRequest"), ("409", "SbgConflict")]
+            } else {
+                &[
+                    ("400", "BadRequest"),
+                    ("409", "Conflict"),
+                    ("422", "UnprocessableContent"),
+                ]
+            };
+            let writes = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in writes.into_iter().flatten() {
+                let parameters = operation.parameters.get_or_insert_with(Vec::new);
+                let declared = parameters.iter().any(
+                    |parameter| matches!(parameter, RefOr::T(p) if p.name == "Idempotency-Key"),
+                );
+                if !declared {
+                    parameters.extend(header.iter().cloned().map(RefOr::T));
+                }
+                for (status, response) in responses {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*response)));
+                }
+            }
+        }
     }
 }
 

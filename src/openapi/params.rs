@@ -48,7 +48,9 @@ pub struct IfNoneMatch {
 pub struct IdempotencyKey {
     /// Makes a retry safe: the same key with the same request replays the first response
     /// (with `Idempotency-Replayed: true`) instead of writing again; with a different
-    /// request it is a 422, and while the first is still running a 409. Kept for 24 hours.
+    /// request it is a 422 (on `/v2` a 400), and while the first is still running a 409.
+    /// Keys belong to the API key that sent them (another key, even the same user's, never
+    /// gets the answer) and are kept for 24 hours (`writes.idempotency_ttl_seconds`).
     #[param(
         rename = "Idempotency-Key",
         required = false,

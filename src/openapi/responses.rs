@@ -61,8 +61,8 @@ problem_response!(
 );
 problem_response!(
     Forbidden,
-    "The key lacks the scope this needs (`read` for GET, `write` for changes, `admin` for \
-     other users' keys), or asked to grant a scope it does not hold."
+    "The key lacks the scope this needs (`read` or `write` for GET, `write` for changes, \
+     `admin` for other users' keys), or asked to grant a scope it does not hold."
 );
 problem_response!(
     NotFound,

@@ -53,7 +53,8 @@ enum_schema!(
 enum_schema!(
     Scope,
     "Scope",
-    "What an API key may do: `read` for GET, `write` for changes, `admin` for other users' keys.",
+    "What an API key may do: `read` for GET, `write` for changes (and, like `read`, GET: a \
+     key may read what it may write), `admin` for other users' keys.",
     Scope::NAMES
 );
 

@@ -337,8 +337,9 @@ macro_rules! sbg_error_response {
 sbg_error_response!(
     SbgBadRequest,
     "Invalid request: an unknown or invalid query parameter or field, malformed JSON, a \
-     body that breaks the rules (the message names each problem), or an entry rule such as \
-     a required If-Match."
+     body that breaks the rules (the message names each problem), an entry rule such as \
+     a required If-Match, or an `Idempotency-Key` that is malformed or was used with a \
+     different request."
 );
 sbg_error_response!(
     SbgUnauthorized,
@@ -351,7 +352,8 @@ sbg_error_response!(
 );
 sbg_error_response!(
     SbgConflict,
-    "`If-Match` names an ETag the file no longer has; nothing was changed."
+    "`If-Match` names an ETag the file no longer has (nothing was changed), or a request \
+     with this `Idempotency-Key` is still running."
 );
 sbg_error_response!(
     SbgUnsupportedMediaType,

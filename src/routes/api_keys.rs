@@ -17,7 +17,7 @@ use crate::db::api_keys::KeyRecord;
 use crate::domain::api_key::{ApiKeyView, NewApiKey, valid_user_id};
 use crate::domain::{FieldError, Scope, timestamp};
 use crate::error::ApiError;
-use crate::openapi::params::{IdempotencyKey, KeyOwner};
+use crate::openapi::params::KeyOwner;
 use crate::openapi::responses::*;
 use crate::openapi::schemas::{ApiKey, CreatedApiKey, NewApiKey as NewApiKeyBody};
 use crate::startup::AppState;
@@ -88,7 +88,6 @@ pub async fn list(
     description = "The response carries the secret, shown this once; only its SHA-256 is \
         stored. The new key's scopes cannot exceed the caller's; a key for another user needs \
         `admin` (and creates the user if new).",
-    params(IdempotencyKey),
     request_body(content = NewApiKeyBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = CreatedApiKey),

@@ -15,8 +15,7 @@ use crate::domain::search::Cursor;
 use crate::domain::{DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey};
 use crate::error::ApiError;
 use crate::openapi::params::{
-    BulkParams, EntryFields, HistoryParams, IdempotencyKey, IfMatch as IfMatchHeader, IfNoneMatch,
-    SearchParams,
+    BulkParams, EntryFields, HistoryParams, IfMatch as IfMatchHeader, IfNoneMatch, SearchParams,
 };
 use crate::openapi::responses::*;
 use crate::openapi::schemas::{
@@ -32,7 +31,7 @@ use crate::startup::AppState;
     operation_id = "create_data_entry",
     tag = "data entries",
     summary = "Register a data entry",
-    params(EntryFields, IdempotencyKey),
+    params(EntryFields),
     request_body(content = NewEntryBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = EntryBody,
@@ -142,7 +141,6 @@ pub async fn get(
         ("data_id" = uuid::Uuid, Path, description = "The entry's `data_id`."),
         EntryFields,
         IfMatchHeader,
-        IdempotencyKey,
     ),
     request_body(content(
         (PatchBody = "application/json"),
@@ -245,7 +243,7 @@ pub async fn delete(
         the status it would have had alone. With `?atomic=true` the batch is all or nothing: \
         one bad item is a 422 naming it (`[index].field`) and nothing is applied. At most \
         `writes.bulk_max_items` (1000 by default) items.",
-    params(BulkParams, IdempotencyKey),
+    params(BulkParams),
     request_body(content(
         (Vec<BulkPatchItem> = "application/json"),
         (Vec<BulkPatchItem> = "application/merge-patch+json"),

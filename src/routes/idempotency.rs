@@ -1,6 +1,12 @@
-//! `Idempotency-Key` on POST and PATCH: a retry with the same key and body gets the first
-//! response replayed (same status, same body) without a second write; the same key with a
-//! different request is a 422; a retry while the first is still running is a 409.
+//! `Idempotency-Key` on every write (POST, PUT, PATCH, DELETE; native and `/v2`): a retry
+//! with the same key and request gets the first response replayed (same status, same body,
+//! `Idempotency-Replayed: true`) without a second write; the same key with a different
+//! request is a 422 (on `/v2`, Seven Bridges' 400); a retry while the first is still
+//! running is a 409. Keys belong to the API key that sent them: another key, even the same
+//! user's, never sees the answer.
+//!
+//! This layer sits inside CORS and the request time limit (see `startup`), so its answers
+//! carry CORS headers and its statements are bounded like any other.
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,10 +16,13 @@ use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use uuid::Uuid;
 
 use super::body::read_limited;
 use crate::auth::Principal;
 use crate::db;
+use crate::db::idempotency::{ClaimRef, Claimed, StoredRequest};
 use crate::error::ApiError;
 use crate::startup::AppState;
 
@@ -28,26 +37,30 @@ pub async fn middleware(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     // Only where a route takes the method: elsewhere the answer is a 404 or 405, which a
     // stored key must not turn into something else.
-    let applies = matches!(*request.method(), Method::POST | Method::PATCH)
-        && request
-            .match_pattern()
-            .is_some_and(|pattern| super::serves(request.method(), &pattern));
-    let key = request
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let surface = request
+        .match_pattern()
+        .filter(|_| writes)
+        .and_then(|pattern| super::surface_serving(request.method(), &pattern));
+    let sent_key = request
         .headers()
         .get(&IDEMPOTENCY_KEY)
         .map(|value| value.to_str().map(str::to_owned));
-    let key = match (applies, key) {
-        (true, Some(Ok(key))) if (1..=255).contains(&key.len()) => key,
-        (true, Some(_)) => {
+    let (surface, key) = match (surface, sent_key) {
+        (Some(surface), Some(Ok(key))) if (1..=255).contains(&key.len()) => (surface, key),
+        (Some(surface), Some(_)) => {
             let error =
                 ApiError::BadHeader("Idempotency-Key must be 1-255 visible characters".into());
-            return Ok(request.error_response(error));
+            return Ok(surface.finish(request.error_response(error)));
         }
         _ => return Ok(next.call(request).await?.map_into_boxed_body()),
     };
     let principal = match request.extract::<Principal>().await {
         Ok(principal) => principal,
-        Err(error) => return Ok(request.error_response(error)),
+        Err(error) => return Ok(surface.finish(request.error_response(error))),
     };
     let state = request
         .app_data::<web::Data<AppState>>()
@@ -56,32 +69,92 @@ pub async fn middleware(
     let (http_request, payload) = request.parts_mut();
     let body = match read_limited(http_request, payload.take()).await {
         Ok(body) => body,
-        Err(error) => return Ok(request.error_response(error)),
+        Err(error) => return Ok(surface.finish(request.error_response(error))),
     };
     let fingerprint = fingerprint(&request, &body);
     request.set_payload(body.into());
 
-    let claimed = db::idempotency::claim(
-        &state.pool,
-        &principal.user_id,
-        &key,
-        &fingerprint,
-        state.idempotency_ttl,
-    )
-    .await;
-    match claimed {
-        Err(error) => Ok(request.error_response(ApiError::from(error))),
-        Ok(Some(stored)) if stored.fingerprint != fingerprint => {
-            Ok(request.error_response(ApiError::IdempotencyKeyReused))
+    let claim = ClaimRef {
+        key_id: principal.key_id,
+        idempotency_key: &key,
+        claim_id: Uuid::new_v4(),
+    };
+    // No request outlives the time limit, so a claim left by one that never finished
+    // (a crash) frees its key after that long; without a limit, after the TTL.
+    let lease = state.request_timeout.unwrap_or(state.idempotency_ttl);
+    match db::idempotency::claim(&state.pool, &claim, &fingerprint, lease).await {
+        Err(error) => Ok(surface.finish(request.error_response(ApiError::from(error)))),
+        Ok(Claimed::Earlier(stored)) if stored.fingerprint != fingerprint => {
+            Ok(surface.finish(request.error_response(ApiError::IdempotencyKeyReused)))
         }
-        Ok(Some(stored)) => match stored.status {
-            None => Ok(request.error_response(ApiError::IdempotencyInProgress)),
-            Some(status) => Ok(replay(request, status, stored.headers, stored.body)),
-        },
-        Ok(None) => {
+        Ok(Claimed::Earlier(StoredRequest { status: None, .. })) => {
+            Ok(surface.finish(request.error_response(ApiError::IdempotencyInProgress)))
+        }
+        Ok(Claimed::Earlier(stored)) => Ok(surface.finish(replay(request, stored))),
+        Ok(Claimed::Yes) => {
+            // Gives the key back if the request goes away unanswered (the time limit,
+            // a client that disconnected) or fails before an answer is stored.
+            let held = HeldClaim::new(&state.pool, &claim);
             let response = next.call(request).await?;
-            remember(&state, &principal, &key, response).await
+            remember(&state, held, response).await
         }
+    }
+}
+
+/// A claim this request holds. Dropped before `settled`, it releases the key in the
+/// background (a drop cannot wait for the database).
+struct HeldClaim {
+    pool: PgPool,
+    key_id: Uuid,
+    idempotency_key: String,
+    claim_id: Uuid,
+    settled: bool,
+}
+
+impl HeldClaim {
+    fn new(pool: &PgPool, claim: &ClaimRef<'_>) -> Self {
+        Self {
+            pool: pool.clone(),
+            key_id: claim.key_id,
+            idempotency_key: claim.idempotency_key.to_owned(),
+            claim_id: claim.claim_id,
+            settled: false,
+        }
+    }
+
+    fn claim(&self) -> ClaimRef<'_> {
+        ClaimRef {
+            key_id: self.key_id,
+            idempotency_key: &self.idempotency_key,
+            claim_id: self.claim_id,
+        }
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // shutting down: the lease frees the key
+        };
+        let pool = self.pool.clone();
+        let (key_id, idempotency_key, claim_id) = (
+            self.key_id,
+            std::mem::take(&mut self.idempotency_key),
+            self.claim_id,
+        );
+        runtime.spawn(async move {
+            let claim = ClaimRef {
+                key_id,
+                idempotency_key: &idempotency_key,
+                claim_id,
+            };
+            if let Err(error) = db::idempotency::release(&pool, &claim).await {
+                tracing::warn!(%error, "could not release an unanswered idempotency key");
+            }
+        });
     }
 }
 
@@ -89,8 +162,7 @@ pub async fn middleware(
 /// a retry runs again) and passes it on.
 async fn remember(
     state: &AppState,
-    principal: &Principal,
-    key: &str,
+    mut held: HeldClaim,
     response: ServiceResponse<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let (request, response) = response.into_parts();
@@ -100,7 +172,7 @@ async fn remember(
         .await
         .map_err(|_| ApiError::Internal(anyhow::anyhow!("unreadable response body")))?;
     let outcome = if status.is_server_error() {
-        db::idempotency::release(&state.pool, &principal.user_id, key).await
+        db::idempotency::release(&state.pool, &held.claim()).await
     } else {
         let kept: Map<String, Value> = KEPT_HEADERS
             .iter()
@@ -111,17 +183,21 @@ async fn remember(
             .collect();
         db::idempotency::complete(
             &state.pool,
-            &principal.user_id,
-            key,
+            &held.claim(),
             status.as_u16(),
             &Value::Object(kept),
             &body,
+            state.idempotency_ttl,
         )
         .await
     };
-    if let Err(error) = outcome {
-        tracing::warn!(%error, "could not record the idempotent response");
+    match outcome {
+        Ok(()) => held.settled = true,
+        // Dropping `held` unsettled releases the key: better a retry that runs again than
+        // one refused as "in progress" until the lease runs out.
+        Err(error) => tracing::warn!(%error, "could not record the idempotent response"),
     }
+    drop(held);
     let mut rebuilt = HttpResponse::build(status);
     for (name, value) in &headers {
         rebuilt.append_header((name.clone(), value.clone()));
@@ -129,18 +205,14 @@ async fn remember(
     Ok(ServiceResponse::new(request, rebuilt.body(body)))
 }
 
-fn replay(
-    request: ServiceRequest,
-    status: i16,
-    headers: Option<Value>,
-    body: Option<Vec<u8>>,
-) -> ServiceResponse<BoxBody> {
-    let status = u16::try_from(status)
-        .ok()
+fn replay(request: ServiceRequest, stored: StoredRequest) -> ServiceResponse<BoxBody> {
+    let status = stored
+        .status
+        .and_then(|code| u16::try_from(code).ok())
         .and_then(|code| StatusCode::from_u16(code).ok())
         .unwrap_or(StatusCode::OK);
     let mut response = HttpResponse::build(status);
-    if let Some(Value::Object(headers)) = headers {
+    if let Some(Value::Object(headers)) = stored.headers {
         for (name, value) in headers {
             if let (Ok(name), Some(Ok(value))) = (
                 HeaderName::try_from(name.as_str()),
@@ -151,7 +223,7 @@ fn replay(
         }
     }
     response.insert_header((REPLAYED, HeaderValue::from_static("true")));
-    request.into_response(response.body(body.unwrap_or_default()))
+    request.into_response(response.body(stored.body.unwrap_or_default()))
 }
 
 /// Identifies "the same request": method, path, query and body.

@@ -12,7 +12,7 @@ use crate::catalog::entries as catalog;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::{DataEntry, DataEntryPatch, FieldSelection, MetadataPatch, Scope};
 use crate::error::ApiError;
-use crate::openapi::params::{IdempotencyKey, IfMatch as IfMatchHeader, IfNoneMatch, MetadataKeys};
+use crate::openapi::params::{IfMatch as IfMatchHeader, IfNoneMatch, MetadataKeys};
 use crate::openapi::responses::*;
 use crate::openapi::schemas::MetadataDocument;
 use crate::startup::AppState;
@@ -81,7 +81,6 @@ pub async fn get(
         ("data_id" = uuid::Uuid, Path, description = "The entry's `data_id`."),
         MetadataKeys,
         IfMatchHeader,
-        IdempotencyKey,
     ),
     request_body(content(
         (MetadataDocument = "application/merge-patch+json"),

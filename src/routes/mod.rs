@@ -1,16 +1,21 @@
 //! HTTP only: extract, call the domain and the database, shape the response.
 
 /// A route table, written once. It expands into `register` (what actix serves: one
-/// resource per path, made by the invoking module's `resource(path, methods)`) and `ROUTES`
-/// (the same pairs as data), which the OpenAPI test compares with `/openapi.json`, so no
-/// route can be served undocumented. Defined before the modules so `v2` can use it too.
+/// resource per path, made by the invoking module's `resource(path, methods)`, each method
+/// routed by `method_route`, so every GET answers HEAD too) and `ROUTES` (the same pairs as
+/// data), which the OpenAPI test compares with `/openapi.json`, so no route can be served
+/// undocumented. Defined before the modules so `v2` can use it too.
 macro_rules! route_table {
     ($($path:literal => { $($method:ident => $handler:path),+ $(,)? })+) => {
-        /// Every `(method, path)` this table serves; methods lower-case as in OpenAPI.
+        /// Every `(method, path)` this table serves; methods lower-case as in OpenAPI. HEAD
+        /// is left implicit (every `get` answers it), as OpenAPI descriptions usually do.
         pub const ROUTES: &[(&str, &str)] = &[$($((stringify!($method), $path),)+)+];
 
         fn register(cfg: &mut web::ServiceConfig) {
-            $(cfg.service(resource($path, &[$(stringify!($method)),+])$(.$method($handler))+);)+
+            $(cfg.service(
+                resource($path, &[$(stringify!($method)),+])
+                    $(.route($crate::routes::method_route(stringify!($method)).to($handler)))+
+            );)+
         }
     };
 }
@@ -28,9 +33,11 @@ pub(crate) mod physical_samples;
 mod response;
 pub(crate) mod v2;
 
+use actix_web::body::BoxBody;
+use actix_web::dev::ServiceResponse;
 use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, Resource, ResponseError, web};
+use actix_web::{HttpResponse, Resource, ResponseError, Route, guard, web};
 
 use crate::error::ApiError;
 
@@ -74,11 +81,38 @@ pub fn served_routes() -> Vec<(&'static str, String)> {
     native.chain(v2).collect()
 }
 
-/// Whether a native route with this pattern (as actix reports it) takes this method.
-pub fn serves(method: &Method, pattern: &str) -> bool {
-    ROUTES
-        .iter()
-        .any(|(m, p)| *p == pattern && m.eq_ignore_ascii_case(method.as_str()))
+/// The two surfaces: their errors (and some headers) differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Native,
+    /// `/v2`, the Seven Bridges-compatible one.
+    V2,
+}
+
+impl Surface {
+    /// A response made by a middleware outside the surface's own (an idempotency replay or
+    /// refusal), finished as the surface finishes its handlers' responses.
+    pub fn finish(self, response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+        match self {
+            Surface::Native => response,
+            Surface::V2 => v2::in_sbg_shape(response),
+        }
+    }
+}
+
+/// The surface whose route has this pattern (as actix reports it, `/v2` prefix included),
+/// if that route takes this method.
+pub fn surface_serving(method: &Method, pattern: &str) -> Option<Surface> {
+    let takes = |routes: &[(&str, &str)], pattern: &str| {
+        routes
+            .iter()
+            .any(|(m, p)| *p == pattern && m.eq_ignore_ascii_case(method.as_str()))
+    };
+    match pattern.strip_prefix(v2::PREFIX) {
+        Some(relative) if takes(v2::ROUTES, relative) => Some(Surface::V2),
+        _ if takes(ROUTES, pattern) => Some(Surface::Native),
+        _ => None,
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -90,15 +124,35 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     }));
 }
 
+/// The route for one method of a route table (`get`, `post`, … as OpenAPI spells them).
+/// A GET route answers HEAD as well: the same handler, so the same status and headers, and
+/// actix sends no body for a HEAD (keeping the GET's `Content-Length`).
+pub(crate) fn method_route(method: &str) -> Route {
+    if method == "get" {
+        return web::route().guard(guard::Any(guard::Get()).or(guard::Head()));
+    }
+    let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+        .expect("route tables name HTTP methods");
+    web::route().method(method)
+}
+
+/// The `Allow` header of a resource serving `methods` (HEAD wherever GET is).
+pub(crate) fn allow_header(methods: &[&str]) -> HeaderValue {
+    let allow = methods
+        .iter()
+        .flat_map(|method| match *method {
+            "get" => vec!["GET".to_owned(), "HEAD".to_owned()],
+            other => vec![other.to_ascii_uppercase()],
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    HeaderValue::from_str(&allow).expect("method names are valid header text")
+}
+
 /// A resource whose unsupported methods get a 405 problem with the `Allow` header
 /// (RFC 9110 requires it) rather than an empty body.
 fn resource(path: &str, methods: &[&str]) -> Resource {
-    let allow = methods
-        .iter()
-        .map(|method| method.to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
+    let allow = allow_header(methods);
     web::resource(path).default_service(web::to(move || {
         let allow = allow.clone();
         async move {

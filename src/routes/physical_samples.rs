@@ -7,7 +7,7 @@ use crate::auth::Principal;
 use crate::db;
 use crate::domain::{FieldError, NewPhysicalSample, Scope};
 use crate::error::ApiError;
-use crate::openapi::params::{IdempotencyKey, SampleFilter};
+use crate::openapi::params::SampleFilter;
 use crate::openapi::responses::*;
 use crate::openapi::schemas::{NewPhysicalSample as NewSampleBody, PhysicalSample};
 use crate::startup::AppState;
@@ -20,7 +20,6 @@ use crate::startup::AppState;
     operation_id = "create_physical_sample",
     tag = "physical samples",
     summary = "Register a physical sample",
-    params(IdempotencyKey),
     request_body(content = NewSampleBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = PhysicalSample,

@@ -1,6 +1,6 @@
 use labcat::domain::Scope;
 use reqwest::{Method, StatusCode};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{send, spawn_app};
 
@@ -99,12 +99,90 @@ async fn a_read_only_key_can_read_but_gets_403_on_writes() {
     assert_eq!(entry["pipeline_status"], "pending", "nothing changed");
 }
 
+/// `write` implies `read`: a write answers with what it wrote (a `{}` PATCH returns the
+/// whole entry), so a write-only key may read what it may write.
 #[tokio::test]
-async fn a_write_only_key_cannot_read() {
+async fn a_write_only_key_may_read_what_it_may_write() {
     let app = spawn_app().await;
+    let id = app.create_entry_id(json!({"metadata": {"k": 1}})).await;
     let writer = app.key_for(&app.user_id, &[Scope::Write]).await;
-    let (status, _) = send(app.request_as(&writer, Method::GET, "/data_entries")).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    for path in [
+        "/data_entries".to_owned(),
+        format!("/data_entries/{id}"),
+        format!("/data_entries/{id}/metadata"),
+        format!("/data_entries/{id}/history"),
+        format!("/v2/files/{id}"),
+        "/api_keys".to_owned(),
+    ] {
+        let (status, body) = send(app.request_as(&writer, Method::GET, &path)).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+    }
+    // Its scopes are still listed as given.
+    let (_, keys) = send(app.request_as(&writer, Method::GET, "/api_keys")).await;
+    let listed: Vec<&Value> = keys
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| &key["scopes"])
+        .collect();
+    assert!(listed.contains(&&json!(["write"])), "{keys}");
+}
+
+/// The other direction stays closed: every route that changes something refuses a
+/// read-only key, on both surfaces.
+#[tokio::test]
+async fn a_read_only_key_cannot_write_anywhere() {
+    let app = spawn_app().await;
+    let id = app.create_entry_id(json!({"metadata": {"k": 1}})).await;
+    let reader = app.key_for(&app.user_id, &[Scope::Read]).await;
+    let (_, keys) = send(app.get("/api_keys")).await;
+    let key_id = keys[0]["id"].as_str().unwrap().to_owned();
+    let mut checked = 0;
+    for (method, pattern) in labcat::routes::served_routes() {
+        // Reads, and the one read sent as a POST.
+        if method == "get" || pattern == "/v2/bulk/files/get" {
+            continue;
+        }
+        let path = pattern
+            .replace("{data_id}", &id)
+            .replace("{file_id}", &id)
+            .replace("{key_id}", &key_id);
+        let body = match (method, pattern.as_str()) {
+            ("post", "/data_entries") => json!({"raw_name": "x", "char_source_type": "xps"}),
+            ("patch", "/data_entries") => json!([{"data_id": id, "pipeline_status": "error"}]),
+            ("post", "/physical_samples") => json!({"name": "wafer"}),
+            ("post", "/api_keys") => json!({"name": "child", "scopes": ["read"]}),
+            ("put", "/v2/files/{file_id}/tags") => json!(["tagged"]),
+            ("post", "/v2/bulk/files/delete") => json!({"file_ids": [id]}),
+            ("post", _) => json!({"items": [{"id": id, "name": "renamed"}]}),
+            (_, path) if path.ends_with("/metadata") => json!({"k": 2}),
+            _ => json!({"pipeline_status": "error", "name": "renamed"}),
+        };
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+        let (status, answer) =
+            send(app.request_as(&reader, method.clone(), &path).json(&body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path}: {answer}");
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} write routes");
+    let (_, entry) = send(app.get(&format!("/data_entries/{id}"))).await;
+    assert_eq!(entry["revision"], 1, "nothing changed: {entry}");
+    let (_, entries) = send(app.get("/data_entries")).await;
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+    let (_, samples) = send(app.get("/physical_samples")).await;
+    assert_eq!(samples, json!([]));
+    let (_, keys) = send(app.get("/api_keys")).await;
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        2,
+        "no key minted or revoked"
+    );
+    assert!(
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["status"] == "active")
+    );
 }
 
 #[tokio::test]

@@ -96,6 +96,79 @@ async fn the_route_table_is_what_actix_actually_routes() {
     }
 }
 
+/// HEAD is implicit in the description (as usual) but served on every GET route: the
+/// GET's status and headers, no body.
+#[tokio::test]
+async fn every_get_route_answers_head_with_the_status_and_headers_of_get_and_no_body() {
+    let app = spawn_app().await;
+    let id = app.create_entry_id(json!({"metadata": {"k": 1}})).await;
+    let (_, sample) = send(
+        app.request(Method::POST, "/physical_samples")
+            .json(&json!({"name": "wafer"})),
+    )
+    .await;
+    let sample_id = sample["id"].as_str().unwrap().to_owned();
+    // Headers that differ between any two requests.
+    let volatile = [
+        "date",
+        "x-request-id",
+        "ratelimit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+    ];
+    let client = reqwest::Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut checked = 0;
+    for (method, pattern) in labcat::routes::served_routes() {
+        if method != "get" {
+            continue;
+        }
+        let path = pattern
+            .replace("{data_id}", &id)
+            .replace("{file_id}", &id)
+            .replace("{physical_sample_id}", &sample_id)
+            .replace("{username}", &app.user_id)
+            .replace("{file}", "index.html");
+        let url = format!("{}{path}", app.address);
+        let get = client
+            .get(&url)
+            .header("X-API-KEY", &app.api_key)
+            .send()
+            .await
+            .unwrap();
+        let head = client
+            .head(&url)
+            .header("X-API-KEY", &app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.status(), get.status(), "HEAD {path}");
+        assert_ne!(head.status(), StatusCode::METHOD_NOT_ALLOWED, "HEAD {path}");
+        let stable = |response: &reqwest::Response| {
+            response
+                .headers()
+                .iter()
+                .filter(|(name, _)| !volatile.contains(&name.as_str()))
+                // The metrics and rate-limit documents change with every request.
+                .filter(|(name, _)| {
+                    *name != "content-length"
+                        || !matches!(path.as_str(), "/metrics" | "/v2/rate_limit")
+                })
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect::<BTreeSet<_>>()
+        };
+        assert_eq!(stable(&head), stable(&get), "HEAD {path}");
+        assert!(
+            head.bytes().await.unwrap().is_empty(),
+            "HEAD {path} has no body"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} GET routes");
+}
+
 #[tokio::test]
 async fn the_description_is_openapi_3_1_with_the_three_ways_to_send_a_key() {
     let app = spawn_app().await;
@@ -293,11 +366,16 @@ async fn the_docs_page_is_served_from_the_binary_and_loads_nothing_from_elsewher
 async fn an_unsupported_method_is_a_405_that_names_the_allowed_ones() {
     let app = spawn_app().await;
     for (method, path, allow) in [
-        (Method::POST, "/healthz", "GET"),
-        (Method::PUT, "/data_entries", "GET, POST, PATCH"),
-        (Method::POST, "/data_entries/x/metadata", "GET, PATCH, PUT"),
-        (Method::DELETE, "/openapi.json", "GET"),
-        (Method::POST, "/v2/files/x", "GET, PATCH, DELETE"),
+        (Method::POST, "/healthz", "GET, HEAD"),
+        (Method::PUT, "/data_entries", "GET, HEAD, POST, PATCH"),
+        (
+            Method::POST,
+            "/data_entries/x/metadata",
+            "GET, HEAD, PATCH, PUT",
+        ),
+        (Method::DELETE, "/openapi.json", "GET, HEAD"),
+        (Method::POST, "/v2/files/x", "GET, HEAD, PATCH, DELETE"),
+        (Method::HEAD, "/v2/bulk/files/get", "POST"),
     ] {
         let response = app.request(method.clone(), path).send().await.unwrap();
         assert_eq!(

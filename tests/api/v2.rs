@@ -250,7 +250,7 @@ async fn errors_use_the_seven_bridges_shape_and_statuses() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(response.headers()["allow"], "GET, PATCH, DELETE");
+    assert_eq!(response.headers()["allow"], "GET, HEAD, PATCH, DELETE");
     assert_sbg_error(&response.json().await.unwrap(), 405, 90006);
 
     let (status, body) = send(sbg(&app, Method::GET, "/projects")).await;

@@ -62,12 +62,7 @@ pub fn scope() -> impl HttpServiceFactory {
 
 /// A resource whose other methods get a Seven Bridges 405 with the `Allow` header.
 fn resource(path: &str, methods: &[&str]) -> Resource {
-    let allow = methods
-        .iter()
-        .map(|method| method.to_ascii_uppercase())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let allow = HeaderValue::from_str(&allow).expect("method names are valid header text");
+    let allow = super::allow_header(methods);
     web::resource(path).default_service(web::to(move || {
         let allow = allow.clone();
         async move {
@@ -97,7 +92,14 @@ async fn sbg_responses(
     request: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let response = next.call(request).await?;
+    Ok(in_sbg_shape(next.call(request).await?))
+}
+
+/// A response as every `/v2` response goes out: an error in the Seven Bridges shape, and
+/// the rate-limit headers.
+pub fn in_sbg_shape(
+    response: ServiceResponse<impl MessageBody + 'static>,
+) -> ServiceResponse<BoxBody> {
     let replacement = response.response().error().map(|error| {
         match error.as_error::<ApiError>() {
             Some(error) => sbg_response(error, Some(response.headers())),
@@ -122,7 +124,7 @@ async fn sbg_responses(
     for (name, value) in [(LIMIT, limit), (REMAINING, remaining), (RESET, reset)] {
         headers.insert(name, HeaderValue::from(value));
     }
-    Ok(response)
+    response
 }
 
 /// The caller's rate-limit standing as Seven Bridges reports it: the bucket's size, the
