@@ -58,6 +58,16 @@ pub async fn middleware(
         }
         _ => return Ok(next.call(request).await?.map_into_boxed_body()),
     };
+    // A minted key's answer carries its secret, and labcat stores only secrets' hashes: a
+    // stored answer would be a plaintext copy for the TTL.
+    if request.method() == Method::POST && request.match_pattern().as_deref() == Some("/api_keys") {
+        let error = ApiError::BadHeader(
+            "Idempotency-Key is not accepted on POST /api_keys: its answer carries a secret, \
+             which labcat never stores"
+                .into(),
+        );
+        return Ok(surface.finish(request.error_response(error)));
+    }
     let principal = match request.extract::<Principal>().await {
         Ok(principal) => principal,
         Err(error) => return Ok(surface.finish(request.error_response(error))),

@@ -436,3 +436,23 @@ async fn expired_keys_are_pruned_without_any_request() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn minting_a_key_with_an_idempotency_key_is_refused_so_no_secret_is_stored() {
+    let app = spawn_app().await;
+    let response = app
+        .request(Method::POST, "/api_keys")
+        .header("Idempotency-Key", "mint-1")
+        .json(&json!({"name": "ci", "scopes": ["read"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM idempotency_keys")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let (_, keys) = send(app.get("/api_keys")).await;
+    assert_eq!(keys.as_array().unwrap().len(), 1, "only the test's own key");
+}
