@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::FieldError;
+use super::query_limits::{MAX_FIELD_NAMES, too_many};
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct FieldSelection(Option<Vec<String>>);
@@ -16,12 +17,20 @@ impl FieldSelection {
         let Some(raw) = raw else {
             return Ok(Self::ALL);
         };
-        let names: Vec<String> = raw
+        let mut names: Vec<String> = Vec::new();
+        for name in raw
             .split(',')
             .map(str::trim)
             .filter(|name| !name.is_empty())
-            .map(str::to_owned)
-            .collect();
+        {
+            if names.iter().any(|known| known == name) {
+                continue;
+            }
+            if names.len() == MAX_FIELD_NAMES {
+                return Err(too_many("fields", MAX_FIELD_NAMES));
+            }
+            names.push(name.to_owned());
+        }
         if names.is_empty() || names.iter().any(|name| name == "_all") {
             return Ok(Self::ALL);
         }
@@ -71,5 +80,17 @@ mod tests {
     fn unknown_names_are_refused_only_when_names_are_known() {
         assert!(FieldSelection::parse(Some("zzz"), Some(&["a"])).is_err());
         assert!(FieldSelection::parse(Some("zzz"), None).is_ok());
+    }
+
+    #[test]
+    fn repeated_names_count_once_and_too_many_are_refused() {
+        let repeated = vec!["a"; 10_000].join(",");
+        let selection = FieldSelection::parse(Some(&repeated), Some(&["a"])).unwrap();
+        assert_eq!(selection, FieldSelection(Some(vec!["a".to_owned()])));
+        let many = (0..=MAX_FIELD_NAMES)
+            .map(|i| format!("k{i}"))
+            .collect::<Vec<_>>();
+        let error = FieldSelection::parse(Some(&many.join(",")), None).unwrap_err();
+        assert_eq!(error.code, "too_many_values");
     }
 }

@@ -3,6 +3,7 @@
 //! of its values, while different keys must all match (as the Seven Bridges API defines).
 
 use super::FieldError;
+use super::query_limits::{MAX_IDS, MAX_METADATA_FILTERS, MAX_PARAMETERS, too_many};
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 100;
@@ -47,9 +48,22 @@ impl FileQuery {
     ) -> Result<Self, Vec<FieldError>> {
         let mut query = Self::default();
         let mut errors = Vec::new();
-        for (name, value) in pairs {
+        for (count, (name, value)) in pairs.into_iter().enumerate() {
+            if count == MAX_PARAMETERS {
+                return Err(vec![too_many("query parameters", MAX_PARAMETERS)]);
+            }
             if let Err(error) = query.apply(name, value) {
                 errors.push(error);
+            }
+        }
+        let metadata_values = query.metadata.iter().map(|(_, values)| values.len()).sum();
+        for (parameter, count, limit) in [
+            ("metadata", metadata_values, MAX_METADATA_FILTERS),
+            ("name", query.names.len(), MAX_IDS),
+            ("tag", query.tags.len(), MAX_IDS),
+        ] {
+            if count > limit {
+                errors.insert(0, too_many(parameter, limit));
             }
         }
         if errors.is_empty() {

@@ -12,6 +12,7 @@ pub mod metadata;
 pub mod patch;
 pub mod physical_sample;
 pub mod precondition;
+pub mod query_limits;
 pub mod search;
 pub mod tags;
 pub mod timestamp;

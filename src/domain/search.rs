@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::query_limits::{MAX_IDS, MAX_KEYWORDS, MAX_METADATA_FILTERS, MAX_PARAMETERS, too_many};
 use super::{CharSourceType, FieldError, PipelineStatus, timestamp};
 
 pub const DEFAULT_LIMIT: i64 = 1000;
@@ -124,13 +125,36 @@ impl SearchQuery {
         let mut query = Self::default();
         let mut errors = Vec::new();
         let mut cursor_text = None;
-        for (name, value) in pairs {
+        for (count, (name, value)) in pairs.into_iter().enumerate() {
+            if count == MAX_PARAMETERS {
+                return Err(vec![too_many("query parameters", MAX_PARAMETERS)]);
+            }
             if let Err(error) = query.apply(name, value, &mut cursor_text) {
                 errors.push(error);
             }
         }
+        for (parameter, count, limit) in [
+            ("metadata", query.metadata.len(), MAX_METADATA_FILTERS),
+            ("keywords", query.keywords.len(), MAX_KEYWORDS),
+            ("data_ids", query.data_ids.len(), MAX_IDS),
+            (
+                "physical_sample_ids",
+                query.physical_sample_ids.len(),
+                MAX_IDS,
+            ),
+        ] {
+            if count > limit {
+                errors.insert(0, too_many(parameter, limit));
+            }
+        }
         if let Some(text) = cursor_text {
             match Cursor::decode(text) {
+                Some(cursor) if !timestamp::storable(&cursor.after_value) => {
+                    errors.push(FieldError::invalid_value(
+                        "cursor",
+                        "'cursor' is not a cursor this server issued",
+                    ))
+                }
                 Some(cursor)
                     if cursor.key == query.sort && cursor.descending == query.descending =>
                 {

@@ -1,7 +1,7 @@
 //! Timestamps on the wire: RFC 3339, UTC, `Z` suffix, at most 6 fractional digits
 //! (PostgreSQL keeps microseconds).
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::Serializer;
 
 pub fn format(at: &DateTime<Utc>) -> String {
@@ -12,10 +12,19 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
     serializer.serialize_str(&format(at))
 }
 
+/// Whether PostgreSQL can store and compare this instant: years 1 to 9999 (its own range is
+/// wider, but chrono's and every client's is not; anything else is a client's mistake).
+pub fn storable(at: &DateTime<Utc>) -> bool {
+    (1..=9999).contains(&at.year())
+}
+
 /// Accepts RFC 3339 and the forms Python's `str(datetime)` produces
 /// (`2025-01-01 00:00:00`, `2025-06-01 12:30:00.5+00:00`) and a bare date. No offset means UTC.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
-    let text = text.trim();
+    parse_any(text.trim()).filter(storable)
+}
+
+fn parse_any(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Some(at.with_timezone(&Utc));
     }
@@ -58,5 +67,7 @@ mod tests {
         assert_eq!(parse("2025-06-01 14:30:00+02:00"), Some(expected));
         assert!(parse("2025-06-01").is_some());
         assert!(parse("yesterday").is_none());
+        assert!(parse("-5000-01-01").is_none());
+        assert!(parse("+20000-01-01T00:00:00Z").is_none());
     }
 }

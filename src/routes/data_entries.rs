@@ -11,6 +11,7 @@ use crate::auth::Principal;
 use crate::catalog::entries as catalog;
 use crate::db;
 use crate::db::data_entries::MetadataWrite;
+use crate::domain::query_limits::exceeds_a_limit;
 use crate::domain::search::Cursor;
 use crate::domain::{DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey};
 use crate::error::ApiError;
@@ -524,7 +525,12 @@ pub async fn search(
     principal.require(Scope::Read)?;
     let fields = entry_fields(&request)?;
     let pairs = query_pairs(&request);
-    let query = SearchQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let query = SearchQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(
+        |errors| match exceeds_a_limit(&errors) {
+            true => ApiError::BadQuery(errors),
+            false => ApiError::Invalid(errors),
+        },
+    )?;
     let (entries, has_more) =
         db::data_entries::search(&state.pool, &principal.user_id, &query).await?;
     let total = db::data_entries::count(&state.pool, &principal.user_id, &query).await?;

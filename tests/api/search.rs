@@ -243,3 +243,68 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(ids(&found).len(), 60);
 }
+
+#[tokio::test]
+async fn a_query_with_more_filters_keywords_or_ids_than_allowed_is_a_400_naming_the_limit() {
+    let app = spawn_app().await;
+    app.create_entry_id(
+        json!({"raw_name": "a.vms", "char_source_type": "xps", "metadata": {"k": 1}}),
+    )
+    .await;
+    let filters = (0..33)
+        .map(|i| format!("metadata.k={i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let keywords = vec!["w"; 33].join("+");
+    let ids = vec![uuid::Uuid::nil().to_string(); 1001].join(",");
+    for (query, parameter) in [
+        (filters.as_str(), "metadata"),
+        (&format!("keywords={keywords}"), "keywords"),
+        (&format!("data_ids={ids}"), "data_ids"),
+    ] {
+        let (status, problem) = search(&app, query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{parameter}");
+        assert_eq!(problem["code"], "too_many_values");
+        assert_eq!(problem["errors"][0]["field"], parameter);
+    }
+    // At the limit it still answers.
+    let filters = vec!["metadata.k=1"; 32].join("&");
+    let (status, found) = search(&app, &filters).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_fields_list_repeating_one_name_is_answered_once_per_name() {
+    let app = spawn_app().await;
+    app.create_entry_id(json!({"raw_name": "a.vms", "char_source_type": "xps"}))
+        .await;
+    let fields = vec!["raw_name"; 3000].join(",");
+    let (status, found) = search(&app, &format!("fields={fields}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(found, json!([{"raw_name": "a.vms"}]));
+}
+
+#[tokio::test]
+async fn dates_outside_the_storable_range_are_a_bad_parameter_not_a_500() {
+    let app = spawn_app().await;
+    for parameter in [
+        "upload_datetime_min",
+        "upload_datetime_max",
+        "last_updated_min",
+        "last_updated_max",
+    ] {
+        let (status, problem) = search(&app, &format!("{parameter}=-5000-01-01")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{parameter}");
+        assert_eq!(problem["errors"][0]["field"], parameter);
+    }
+    // A forged cursor carrying such a date.
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        json!({"k": "upload_datetime", "d": false, "v": "-5000-01-01T00:00:00Z", "i": uuid::Uuid::nil()})
+            .to_string(),
+    );
+    let (status, problem) = search(&app, &format!("cursor={forged}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["errors"][0]["field"], "cursor");
+}

@@ -589,3 +589,15 @@ async fn bulk_delete_and_delete_remove_entries() {
         assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
+
+#[tokio::test]
+async fn a_file_query_with_more_metadata_values_than_allowed_is_a_400() {
+    let app = spawn_app().await;
+    let filters = (0..33)
+        .map(|i| format!("metadata.k={i}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let (status, body) = send(sbg(&app, Method::GET, &format!("/files?{filters}"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["message"].as_str().unwrap().contains("32"), "{body}");
+}
