@@ -13,6 +13,7 @@ use crate::auth::{KeyCache, KeyUsage};
 use crate::catalog::entry_reader::EntryReader;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
+use crate::domain::search::CursorKey;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
@@ -39,6 +40,21 @@ pub struct AppState {
     /// `None` when rate limiting is off.
     pub rate_limits: Option<RateLimits>,
     pub request_timeout: Option<Duration>,
+    /// Signs search cursors; read from the database on first use (`cursor_key`).
+    cursor_key: tokio::sync::OnceCell<CursorKey>,
+}
+
+impl AppState {
+    /// The cursor signing key every instance on this database shares.
+    pub async fn cursor_key(&self) -> Result<&CursorKey, crate::db::DbError> {
+        self.cursor_key
+            .get_or_try_init(|| async {
+                let secret =
+                    crate::db::secrets::shared(&self.pool, "cursor", rand::random()).await?;
+                Ok(CursorKey(secret))
+            })
+            .await
+    }
 }
 
 pub struct Application {
@@ -79,6 +95,7 @@ impl Application {
             metrics,
             rate_limits: RateLimits::from_settings(&settings.rate_limit),
             request_timeout: settings.server.request_timeout(),
+            cursor_key: tokio::sync::OnceCell::new(),
         });
         let cors_settings = settings.cors.clone();
         let in_flight = web::Data::new(InFlight::default());

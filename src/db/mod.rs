@@ -6,6 +6,7 @@ pub mod files;
 pub mod idempotency;
 pub mod physical_samples;
 mod row;
+pub mod secrets;
 pub mod users;
 
 use std::sync::LazyLock;

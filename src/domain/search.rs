@@ -4,7 +4,9 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use super::query_limits::{MAX_IDS, MAX_KEYWORDS, MAX_METADATA_FILTERS, MAX_PARAMETERS, too_many};
@@ -43,14 +45,39 @@ pub struct Cursor {
     pub after_id: Uuid,
 }
 
+/// The server secret cursors are signed with, shared by every instance on one database
+/// (`db::secrets`), so a cursor made by one is accepted by all and a forged one by none.
+#[derive(Clone)]
+pub struct CursorKey(pub [u8; 32]);
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
+}
+
+impl CursorKey {
+    fn mac(&self, payload: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key size");
+        mac.update(payload.as_bytes());
+        mac
+    }
+}
+
 impl Cursor {
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    /// `<payload>.<HMAC-SHA256 of the payload>`, both base64url.
+    pub fn encode(&self, key: &CursorKey) -> String {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default());
+        let tag = URL_SAFE_NO_PAD.encode(key.mac(&payload).finalize().into_bytes());
+        format!("{payload}.{tag}")
     }
 
-    fn decode(text: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        serde_json::from_slice(&bytes).ok()
+    fn decode(text: &str, key: &CursorKey) -> Option<Self> {
+        let (payload, tag) = text.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        key.mac(payload).verify_slice(&tag).ok()?;
+        let cursor: Self = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        timestamp::storable(&cursor.after_value).then_some(cursor)
     }
 }
 
@@ -121,6 +148,7 @@ impl SearchQuery {
     /// Parses decoded query pairs; repeated keys accumulate.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+        cursor_key: &CursorKey,
     ) -> Result<Self, Vec<FieldError>> {
         let mut query = Self::default();
         let mut errors = Vec::new();
@@ -148,13 +176,7 @@ impl SearchQuery {
             }
         }
         if let Some(text) = cursor_text {
-            match Cursor::decode(text) {
-                Some(cursor) if !timestamp::storable(&cursor.after_value) => {
-                    errors.push(FieldError::invalid_value(
-                        "cursor",
-                        "'cursor' is not a cursor this server issued",
-                    ))
-                }
+            match Cursor::decode(text, cursor_key) {
                 Some(cursor)
                     if cursor.key == query.sort && cursor.descending == query.descending =>
                 {
@@ -348,22 +370,28 @@ pub fn metadata_filter_documents(key: &str, value: &str) -> Vec<serde_json::Valu
 mod tests {
     use super::*;
 
+    const KEY: CursorKey = CursorKey([7; 32]);
+
     #[test]
     fn parses_what_the_atomscale_sdk_sends() {
-        let query = SearchQuery::parse([
-            ("keywords", "GaN"),
-            ("include_organization_data", "True"),
-            ("data_type", "tool_state"),
-            ("status", "all"),
-            ("upload_datetime_min", "2025-01-01 00:00:00"),
-        ])
+        let query = SearchQuery::parse(
+            [
+                ("keywords", "GaN"),
+                ("include_organization_data", "True"),
+                ("data_type", "tool_state"),
+                ("status", "all"),
+                ("upload_datetime_min", "2025-01-01 00:00:00"),
+            ],
+            &KEY,
+        )
         .unwrap();
         assert_eq!(query.keywords, vec!["GaN"]);
         assert_eq!(query.data_type, Some(CharSourceType::Metrology));
         assert_eq!(query.status, None);
         assert!(query.upload_min.is_some());
         assert!(!query.matches_nothing);
-        let query = SearchQuery::parse([("data_type", "recipe"), ("status", "stream_active")]);
+        let query =
+            SearchQuery::parse([("data_type", "recipe"), ("status", "stream_active")], &KEY);
         assert!(query.unwrap().matches_nothing);
     }
 
@@ -371,9 +399,9 @@ mod tests {
     fn repeated_ids_accumulate_and_bad_ones_are_named() {
         let a = "11111111-1111-1111-1111-111111111111";
         let b = "22222222-2222-2222-2222-222222222222";
-        let query = SearchQuery::parse([("data_ids", a), ("data_ids", b)]).unwrap();
+        let query = SearchQuery::parse([("data_ids", a), ("data_ids", b)], &KEY).unwrap();
         assert_eq!(query.data_ids.len(), 2);
-        let errors = SearchQuery::parse([("data_ids", "nope")]).unwrap_err();
+        let errors = SearchQuery::parse([("data_ids", "nope")], &KEY).unwrap_err();
         assert_eq!(errors[0].field, "data_ids");
     }
 
@@ -385,13 +413,21 @@ mod tests {
             after_value: Utc::now(),
             after_id: Uuid::new_v4(),
         };
-        let encoded = cursor.encode();
-        let query = SearchQuery::parse([("cursor", encoded.as_str())]).unwrap();
+        let encoded = cursor.encode(&KEY);
+        let query = SearchQuery::parse([("cursor", encoded.as_str())], &KEY).unwrap();
         assert_eq!(query.cursor, Some(cursor));
         assert!(
-            SearchQuery::parse([("cursor", encoded.as_str()), ("order_by", "-last_updated")])
-                .is_err()
+            SearchQuery::parse(
+                [("cursor", encoded.as_str()), ("order_by", "-last_updated")],
+                &KEY
+            )
+            .is_err()
         );
-        assert!(SearchQuery::parse([("cursor", "garbage")]).is_err());
+        assert!(SearchQuery::parse([("cursor", "garbage")], &KEY).is_err());
+        let other_key = CursorKey([8; 32]);
+        assert!(SearchQuery::parse([("cursor", encoded.as_str())], &other_key).is_err());
+        let (payload, tag) = encoded.split_once('.').unwrap();
+        let tampered = format!("{}A.{tag}", payload);
+        assert!(SearchQuery::parse([("cursor", tampered.as_str())], &KEY).is_err());
     }
 }

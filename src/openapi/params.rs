@@ -206,17 +206,23 @@ pub struct BulkParams {
 mod tests {
     use super::*;
     use crate::domain::SearchQuery;
+    use crate::domain::search::CursorKey;
+
+    const KEY: CursorKey = CursorKey([0; 32]);
 
     #[test]
     fn every_documented_data_type_and_status_is_accepted_by_search() {
         for value in data_type_values() {
             assert!(
-                SearchQuery::parse([("data_type", value)]).is_ok(),
+                SearchQuery::parse([("data_type", value)], &KEY).is_ok(),
                 "{value}"
             );
         }
         for value in status_values() {
-            assert!(SearchQuery::parse([("status", value)]).is_ok(), "{value}");
+            assert!(
+                SearchQuery::parse([("status", value)], &KEY).is_ok(),
+                "{value}"
+            );
         }
     }
 }

@@ -525,12 +525,15 @@ pub async fn search(
     principal.require(Scope::Read)?;
     let fields = entry_fields(&request)?;
     let pairs = query_pairs(&request);
-    let query = SearchQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()))).map_err(
-        |errors| match exceeds_a_limit(&errors) {
-            true => ApiError::BadQuery(errors),
-            false => ApiError::Invalid(errors),
-        },
-    )?;
+    let cursor_key = state.cursor_key().await?;
+    let query = SearchQuery::parse(
+        pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        cursor_key,
+    )
+    .map_err(|errors| match exceeds_a_limit(&errors) {
+        true => ApiError::BadQuery(errors),
+        false => ApiError::Invalid(errors),
+    })?;
     let (entries, has_more) =
         db::data_entries::search(&state.pool, &principal.user_id, &query).await?;
     let total = db::data_entries::count(&state.pool, &principal.user_id, &query).await?;
@@ -547,7 +550,10 @@ pub async fn search(
             },
             after_id: last.data_id,
         };
-        response.insert_header((header::LINK, next_link(&request, &pairs, &cursor.encode())));
+        response.insert_header((
+            header::LINK,
+            next_link(&request, &pairs, &cursor.encode(cursor_key)),
+        ));
     }
     if fields.is_all() {
         let body: Vec<_> = entries.iter().map(|entry| entry.body()).collect();

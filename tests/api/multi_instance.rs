@@ -159,3 +159,55 @@ async fn two_processes_lose_no_update_and_keep_a_complete_history() {
     let distinct: BTreeSet<i64> = revisions.iter().copied().collect();
     assert_eq!(distinct.len(), revisions.len());
 }
+
+#[tokio::test]
+async fn a_cursor_made_by_one_instance_pages_on_another_and_a_tampered_one_is_refused() {
+    let database_url = fresh_database_url().await;
+    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
+    let (secret, _) =
+        labcat::auth::issue_key(&pool, "lab", "test", &[Scope::Read, Scope::Write], None)
+            .await
+            .unwrap();
+    let key = secret.expose().to_owned();
+    let instances = [start_instance(&database_url), start_instance(&database_url)];
+    let client = reqwest::Client::new();
+    for i in 0..3 {
+        let status = client
+            .post(format!("{}/data_entries", instances[0].address))
+            .header("X-API-KEY", &key)
+            .json(&json!({"raw_name": format!("run{i}.vms"), "char_source_type": "xps"}))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let first = client
+        .get(format!("{}/data_entries?limit=2", instances[0].address))
+        .header("X-API-KEY", &key)
+        .send()
+        .await
+        .unwrap();
+    let link = first.headers()["link"].to_str().unwrap().to_owned();
+    let query = &link[link.find('?').unwrap()..link.find('>').unwrap()];
+    let next = |address: &str, query: String| {
+        client
+            .get(format!("{address}/data_entries{query}"))
+            .header("X-API-KEY", &key)
+            .send()
+    };
+    let second = next(&instances[1].address, query.to_owned()).await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let rest: Value = second.json().await.unwrap();
+    assert_eq!(rest.as_array().unwrap().len(), 1);
+
+    // The same cursor with its signature cut or its payload changed.
+    let cursor = query.split("cursor=").nth(1).unwrap().split('&').next().unwrap();
+    let (payload, tag) = cursor.split_once('.').unwrap();
+    for forged in [payload.to_owned(), format!("{payload}x.{tag}")] {
+        let answer = next(&instances[1].address, format!("?cursor={forged}"))
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY, "{forged}");
+    }
+}

@@ -234,7 +234,11 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let query = labcat::domain::SearchQuery::parse([("metadata.operator", "op42")]).unwrap();
+    let query = labcat::domain::SearchQuery::parse(
+        [("metadata.operator", "op42")],
+        &labcat::domain::search::CursorKey([0; 32]),
+    )
+    .unwrap();
     let plan = labcat::db::data_entries::explain_search(&app.pool, &app.user_id, &query)
         .await
         .unwrap();
