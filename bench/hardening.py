@@ -28,6 +28,7 @@ Needs wrk (Debian package wrk) and PostgreSQL's server binaries.
 import argparse
 import http.client
 import importlib.machinery
+import importlib.util
 import json
 import os
 import shutil
@@ -41,7 +42,10 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-bench_run = importlib.machinery.SourceFileLoader("bench_run", f"{HERE}/run").load_module()
+# bench/run has no .py suffix: load it by path, to reuse its start-up and seeding.
+_loader = importlib.machinery.SourceFileLoader("bench_run", f"{HERE}/run")
+bench_run = importlib.util.module_from_spec(importlib.util.spec_from_loader("bench_run", _loader))
+_loader.exec_module(bench_run)
 
 PORT = 18434  # not bench/run's 18432, so both can run at once
 ATTACK_CONNECTIONS = 8
