@@ -289,6 +289,7 @@ class MemorySampler(threading.Thread):
         self.samples = 0
         self.max_pg_sum_mib = 0.0
         self.max_pg_process_mib = 0.0
+        self.max_pg_pss_sum_mib = 0.0
         self.max_labcat_rss_mib = 0.0
 
     def run(self):
@@ -297,8 +298,10 @@ class MemorySampler(threading.Thread):
             if postmaster is None or not os.path.exists(f"/proc/{postmaster}"):
                 postmaster = self.find_postmaster()
             if postmaster is not None:
-                sizes = [rss_mib(pid) for pid in [postmaster] + children(postmaster)]
+                cluster = [postmaster] + children(postmaster)
+                sizes = [rss_mib(pid) for pid in cluster]
                 self.max_pg_sum_mib = max(self.max_pg_sum_mib, sum(sizes))
+                self.max_pg_pss_sum_mib = max(self.max_pg_pss_sum_mib, sum(map(pss_mib, cluster)))
                 self.max_pg_process_mib = max([self.max_pg_process_mib] + sizes)
             self.max_labcat_rss_mib = max(self.max_labcat_rss_mib, rss_mib(self.labcat_pid))
             self.samples += 1
@@ -343,6 +346,18 @@ def rss_mib(pid):
     return status_field_mib(pid, "VmRSS:")
 
 
+def pss_mib(pid):
+    """Proportional set size: shared pages divided among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def peak_rss_mib(pid):
     return status_field_mib(pid, "VmHWM:")
 
@@ -383,6 +398,7 @@ def report(args, large, probes, result, sampler):
         "attacker": attacker,
         "victim": victim,
         "postgres_max_single_process_rss_mib": round(sampler.max_pg_process_mib, 1),
+        "postgres_max_pss_sum_mib": round(sampler.max_pg_pss_sum_mib, 1),
         "memory_samples": sampler.samples,
         "checks": {name: {"value": value, "bound": bound, "pass": passed}
                    for name, (value, bound, passed) in checks.items()},
@@ -395,6 +411,8 @@ def report(args, large, probes, result, sampler):
     print(f"victim:   {VICTIM_CONNECTIONS} connections, {victim.get('requests', 0)} GETs by id "
           f"({victim.get('rps', 0)}/s), statuses {victim['statuses']}")
     print(f"large entry: {large['array_length']:,}-number array, {large['bytes_sent']:,} bytes sent")
+    print(f"PostgreSQL: largest process {sampler.max_pg_process_mib:.1f} MiB RSS; most PSS summed "
+          f"{sampler.max_pg_pss_sum_mib:.1f} MiB (shared buffers counted once)")
     if refused:
         print(f"WARNING: {len(refused)} attack request(s) refused alone, so a limit constant above "
               f"exceeds labcat's: {[(p['request'], p['status']) for p in refused]}")
