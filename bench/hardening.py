@@ -52,14 +52,10 @@ ATTACK_CONNECTIONS = 8
 VICTIM_CONNECTIONS = 4
 
 # --- The limits whose worst case is sent (keep in step with the branches that set them) ---
-# metadata.<key>=<value> filters per search (GET /data_entries and GET /v2/files).
-# h13-query: no limit committed yet when this was written (2026-12-02); main has none.
-# Placeholder: replace with the value h13-query settles on.
-MAX_METADATA_FILTERS = 100
-# Words in keywords= per search (GET /data_entries). h13-query: not committed yet; placeholder.
-MAX_KEYWORDS = 100
-# Names in fields= (GET /data_entries, GET /v2/files). Limit not committed yet on any branch
-# (h13-query or h13-misc); placeholder.
+# Per search (GET /data_entries, GET /v2/files), from main at 02b2f15 (h13-query merged),
+# src/domain/file_query.rs: MAX_METADATA_FILTERS, MAX_KEYWORDS, MAX_FIELD_NAMES (more: 400 too_many_values).
+MAX_METADATA_FILTERS = 32
+MAX_KEYWORDS = 32
 MAX_FIELDS_NAMES = 64
 # Distinct ids per POST /v2/bulk/files/get: writes.bulk_max_items (config/default.toml,
 # 1000), repeats refused as duplicate_item (h13-bulkkeys, src/routes/bulk.rs). With rate
