@@ -202,12 +202,22 @@ async fn a_cursor_made_by_one_instance_pages_on_another_and_a_tampered_one_is_re
     assert_eq!(rest.as_array().unwrap().len(), 1);
 
     // The same cursor with its signature cut or its payload changed.
-    let cursor = query.split("cursor=").nth(1).unwrap().split('&').next().unwrap();
+    let cursor = query
+        .split("cursor=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap();
     let (payload, tag) = cursor.split_once('.').unwrap();
     for forged in [payload.to_owned(), format!("{payload}x.{tag}")] {
         let answer = next(&instances[1].address, format!("?cursor={forged}"))
             .await
             .unwrap();
-        assert_eq!(answer.status(), StatusCode::UNPROCESSABLE_ENTITY, "{forged}");
+        assert_eq!(
+            answer.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{forged}"
+        );
     }
 }
