@@ -110,6 +110,7 @@ problem_response!(
 );
 problem_response!(
     ServiceUnavailable,
-    "The database is unreachable or too slow right now; retry later.",
+    "The database is unreachable or too slow right now (a statement ran, or waited for a \
+     lock, longer than `database.statement_timeout_ms`); retry later.",
     "Retry-After" => retry_after()
 );

@@ -290,3 +290,48 @@ async fn a_request_past_the_time_bound_gets_a_503_with_retry_after() {
     let (status, _) = send(app.get(&format!("/data_entries/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_write_cancelled_by_the_statement_timeout_is_a_503_with_retry_after_and_changes_nothing()
+{
+    let app = spawn_app_with(|settings| settings.database.statement_timeout_ms = 300).await;
+    let id = app.create_entry_id(json!({})).await;
+    // Another session holds the row longer than the statement timeout.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM data_entries WHERE data_id = $1::uuid FOR UPDATE")
+        .bind(&id)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let response = app
+        .patch_json(
+            &format!("/data_entries/{id}"),
+            &json!({"pipeline_status": "running"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "service_unavailable");
+
+    let response = app
+        .anonymous(Method::PATCH, &format!("/v2/files/{id}/metadata"))
+        .header("X-SBG-Auth-Token", &app.api_key)
+        .json(&json!({"foo": "bar"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["code"], 90005);
+
+    lock.rollback().await.unwrap();
+    let (_, entry) = send(app.get(&format!("/data_entries/{id}"))).await;
+    assert_eq!(entry["pipeline_status"], "pending");
+    assert_eq!(entry["metadata"], json!({}));
+    assert_eq!(entry["revision"], 1);
+}
