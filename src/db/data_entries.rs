@@ -14,18 +14,20 @@ pub struct Actor<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// Inserts the entry and its `create` history row in one statement.
+/// Inserts the entry and its `create` history row in one statement. The metadata's size
+/// is measured by the database, as on every later write (`metadata_within_limits`).
 pub async fn insert(
     conn: &mut PgConnection,
     owner: &str,
     entry: &NewDataEntry,
+    limits: &MetadataLimits,
     actor: &Actor<'_>,
 ) -> DbResult<DataEntry> {
     let inserted = sqlx::query_as(
         "WITH created AS (
             INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type,
                                       pipeline_status, physical_sample_id, raw_size_gb, metadata)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, metadata_within_limits($8, $12, $13))
             RETURNING *
         ), recorded AS (
             INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
@@ -47,6 +49,8 @@ pub async fn insert(
     .bind(actor.user_id)
     .bind(actor.key_id)
     .bind(actor.request_id)
+    .bind(limit_as_i32(limits.max_keys))
+    .bind(limit_as_i32(limits.max_bytes))
     .fetch_one(conn)
     .await?;
     Ok(inserted)

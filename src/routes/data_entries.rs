@@ -75,7 +75,7 @@ pub async fn create(
     let fields = entry_fields(&request)?;
     let entry = NewDataEntry::from_json(body, &state.metadata_limits)?;
     let mut conn = state.pool.acquire().await?;
-    let entry = catalog::create(&mut conn, &principal, &entry).await?;
+    let entry = catalog::create(&mut conn, &state, &principal, &entry).await?;
     let location = format!("/data_entries/{}", entry.data_id);
     let mut response = entry_response(StatusCode::CREATED, &entry, &fields);
     response.headers_mut().insert(
