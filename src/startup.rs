@@ -15,6 +15,7 @@ use crate::config::Settings;
 use crate::domain::MetadataLimits;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
+use crate::routes::public_url::PublicUrls;
 use crate::shutdown::{self, InFlight};
 use crate::{cors, rate_limit, request_timeout, routes, telemetry};
 
@@ -38,6 +39,8 @@ pub struct AppState {
     /// `None` when rate limiting is off.
     pub rate_limits: Option<RateLimits>,
     pub request_timeout: Option<Duration>,
+    /// The root of absolute URLs in responses.
+    pub public_urls: PublicUrls,
 }
 
 pub struct Application {
@@ -53,6 +56,10 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.addr)
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
         let port = listener.local_addr()?.port();
+        let public_urls = PublicUrls::new(
+            &settings.server.public_base_url,
+            &settings.server.trusted_proxies,
+        )?;
         let metrics = Metrics::new();
         let entry_reader = EntryReader::start(
             &pool,
@@ -72,6 +79,7 @@ impl Application {
             metrics,
             rate_limits: RateLimits::from_settings(&settings.rate_limit),
             request_timeout: settings.server.request_timeout(),
+            public_urls,
         });
         let cors_settings = settings.cors.clone();
         let in_flight = web::Data::new(InFlight::default());

@@ -563,11 +563,9 @@ fn next_link(request: &HttpRequest, pairs: &[(String, String)], cursor: &str) ->
         query.append_pair(name, value);
     }
     query.append_pair("cursor", cursor);
-    let connection = request.connection_info();
     format!(
-        "<{}://{}{}?{}>; rel=\"next\"",
-        connection.scheme(),
-        connection.host(),
+        "<{}{}?{}>; rel=\"next\"",
+        super::public_url::base(request),
         request.path(),
         query.finish()
     )
