@@ -52,7 +52,8 @@ macro_rules! problem_response {
 problem_response!(
     BadRequest,
     "The request line or a header is wrong: a malformed path id, an unknown or invalid \
-     query parameter, malformed JSON, or a bad `Idempotency-Key`/`If-Match` header."
+     query parameter, malformed JSON, a bad `Idempotency-Key`/`If-Match` header, or two \
+     different API keys (`ambiguous_credentials`)."
 );
 problem_response!(
     Unauthorized,
