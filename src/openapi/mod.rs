@@ -88,6 +88,7 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         NotFound,
         Conflict,
         PreconditionFailed,
+        RequestTimeout,
         PayloadTooLarge,
         UnsupportedMediaType,
         UnprocessableContent,

@@ -81,6 +81,11 @@ problem_response!(
     "ETag" => header(Type::String, "The entry's current ETag.")
 );
 problem_response!(
+    RequestTimeout,
+    "The body had not all arrived when the request's time ran out \
+     (`server.request_timeout_ms`): `request_timeout`. The connection is closed."
+);
+problem_response!(
     PayloadTooLarge,
     "The body is larger than the server's limit (`server.max_body_bytes`, 1 MiB by default)."
 );
