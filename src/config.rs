@@ -36,6 +36,9 @@ pub struct ServerSettings {
     /// 0: no bound.
     pub request_timeout_ms: u64,
     pub shutdown_timeout_seconds: u64,
+    /// Empty: none (see `routes::public_url`).
+    pub public_base_url: String,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl ServerSettings {
@@ -153,7 +156,8 @@ impl Settings {
                     .separator("__")
                     .try_parsing(true)
                     .list_separator(",")
-                    .with_list_parse_key("cors.allowed_origins"),
+                    .with_list_parse_key("cors.allowed_origins")
+                    .with_list_parse_key("server.trusted_proxies"),
             )
             .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?;
         let mut settings: Settings = builder
@@ -166,6 +170,10 @@ impl Settings {
             .cors
             .allowed_origins
             .retain(|origin| !origin.trim().is_empty());
+        settings
+            .server
+            .trusted_proxies
+            .retain(|proxy| !proxy.trim().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -227,6 +235,10 @@ impl Settings {
                 "invalid configuration: {name} must be greater than 0"
             );
         }
+        crate::routes::public_url::PublicUrls::new(
+            &self.server.public_base_url,
+            &self.server.trusted_proxies,
+        )?;
         for origin in &self.cors.allowed_origins {
             if let Some(problem) = crate::cors::origin_problem(origin) {
                 anyhow::bail!(

@@ -12,7 +12,7 @@ use crate::domain::{FieldError, Scope};
 use crate::rate_limit::RateLimitStatus;
 use crate::telemetry;
 
-/// Seconds a client should wait before retrying when the database is unreachable.
+/// Seconds a client should wait before retrying when the database is unreachable or slow.
 const RETRY_AFTER_SECONDS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,18 @@ pub enum ApiError {
     BadHeader(String),
     #[error("the database is unavailable")]
     Unavailable,
+    /// The database cancelled a statement that ran (or waited for a lock) longer than
+    /// `database.statement_timeout_ms`: the same 503 as an outage, for the same retry.
+    #[error("the database did not answer in time")]
+    DatabaseTimedOut,
+    /// The client had not sent the whole body when the request's time ran out: the client
+    /// is slow, not the database.
+    #[error("the request body did not arrive within the request time limit ({limit_ms} ms)")]
+    RequestTimeout { limit_ms: u64 },
+    /// Two different keys in one request (two `X-API-KEY` headers, or `X-API-KEY` and
+    /// `Authorization: Bearer`, …): which one the caller meant cannot be known.
+    #[error("the request carries more than one API key; send exactly one")]
+    AmbiguousCredentials,
     #[error("this key made too many {} requests; retry in {} s", .0.policy, .0.retry_after_secs.unwrap_or(1))]
     RateLimited(RateLimitStatus),
     #[error(transparent)]
@@ -67,6 +79,7 @@ impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
         match error {
             DbError::Unavailable(_) => ApiError::Unavailable,
+            DbError::TimedOut(_) => ApiError::DatabaseTimedOut,
             DbError::MetadataLimit { code, message } => {
                 ApiError::Invalid(vec![FieldError::new("metadata", code, message)])
             }
@@ -131,7 +144,9 @@ impl ApiError {
             ApiError::IdempotencyInProgress => "idempotency_in_progress",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
             ApiError::BadHeader(_) => "invalid_header",
-            ApiError::Unavailable => "service_unavailable",
+            ApiError::Unavailable | ApiError::DatabaseTimedOut => "service_unavailable",
+            ApiError::RequestTimeout { .. } => "request_timeout",
+            ApiError::AmbiguousCredentials => "ambiguous_credentials",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal_error",
         }
@@ -144,6 +159,7 @@ impl ApiError {
             StatusCode::FORBIDDEN => "Forbidden",
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
+            StatusCode::REQUEST_TIMEOUT => "Request timeout",
             StatusCode::CONFLICT => "Conflict",
             StatusCode::PRECONDITION_FAILED => "Precondition failed",
             StatusCode::PRECONDITION_REQUIRED => "Precondition required",
@@ -204,7 +220,8 @@ impl ResponseError for ApiError {
             ApiError::BadQuery(_)
             | ApiError::BadPath(_)
             | ApiError::MalformedJson(_)
-            | ApiError::BadHeader(_) => StatusCode::BAD_REQUEST,
+            | ApiError::BadHeader(_)
+            | ApiError::AmbiguousCredentials => StatusCode::BAD_REQUEST,
             ApiError::Invalid(_) | ApiError::NotAnObject | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -214,7 +231,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::DuplicateSample { .. } => StatusCode::CONFLICT,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::DatabaseTimedOut => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -233,8 +251,13 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static("Bearer realm=\"labcat\""),
                 ));
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable | ApiError::DatabaseTimedOut => {
                 response.insert_header((header::RETRY_AFTER, RETRY_AFTER_SECONDS));
+            }
+            // The rest of the body may still be on its way: this connection cannot carry
+            // another request.
+            ApiError::RequestTimeout { .. } => {
+                response.force_close();
             }
             ApiError::RateLimited(status) => {
                 for (name, value) in status.headers() {

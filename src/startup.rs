@@ -17,6 +17,7 @@ use crate::domain::search::CursorKey;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimits;
+use crate::routes::public_url::PublicUrls;
 use crate::shutdown::{self, InFlight};
 use crate::{cors, rate_limit, request_timeout, routes, telemetry};
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub request_timeout: Option<Duration>,
     /// Signs search cursors; read from the database on first use (`cursor_key`).
     cursor_key: tokio::sync::OnceCell<CursorKey>,
+    /// The root of absolute URLs in responses.
+    pub public_urls: PublicUrls,
 }
 
 impl AppState {
@@ -72,6 +75,10 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.addr)
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
         let port = listener.local_addr()?.port();
+        let public_urls = PublicUrls::new(
+            &settings.server.public_base_url,
+            &settings.server.trusted_proxies,
+        )?;
         let metrics = Metrics::new();
         let entry_reader = EntryReader::start(
             &pool,
@@ -96,6 +103,7 @@ impl Application {
             rate_limits: RateLimits::from_settings(&settings.rate_limit),
             request_timeout: settings.server.request_timeout(),
             cursor_key: tokio::sync::OnceCell::new(),
+            public_urls,
         });
         let cors_settings = settings.cors.clone();
         let in_flight = web::Data::new(InFlight::default());

@@ -35,19 +35,35 @@ impl Principal {
     }
 }
 
-fn presented_secret(headers: &HeaderMap) -> Option<&str> {
-    if let Some(value) = headers.get("x-api-key") {
-        return value.to_str().ok().map(str::trim);
+/// The one key the request presents, from `X-API-KEY`, `Authorization: Bearer` or
+/// `X-SBG-Auth-Token`, each of which may be repeated. The same key sent more than once is
+/// one key; two different ones are refused (400), since which the caller meant is unknown.
+/// `None` (a 401) when there is none, or a credential header is not readable text.
+fn presented_secret(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let mut secrets = Vec::new();
+    for name in ["x-api-key", "authorization", "x-sbg-auth-token"] {
+        for value in headers.get_all(name) {
+            let Ok(value) = value.to_str() else {
+                return Ok(None);
+            };
+            let value = value.trim();
+            let secret = if name == "authorization" {
+                // Other schemes (Basic, …) carry no labcat key.
+                match value.split_once(' ') {
+                    Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+                    _ => continue,
+                }
+            } else {
+                value
+            };
+            secrets.push(secret);
+        }
     }
-    if let Some(value) = headers.get("authorization") {
-        let value = value.to_str().ok()?.trim();
-        let (scheme, token) = value.split_once(' ')?;
-        return scheme.eq_ignore_ascii_case("bearer").then(|| token.trim());
+    match secrets.split_first() {
+        None => Ok(None),
+        Some((first, rest)) if rest.iter().all(|other| other == first) => Ok(Some(first)),
+        Some(_) => Err(ApiError::AmbiguousCredentials),
     }
-    headers
-        .get("x-sbg-auth-token")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
 }
 
 /// Finds the key (in the short-lived key cache, else in the database), then charges the
@@ -60,7 +76,7 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
         state.metrics.auth_failure();
         ApiError::Unauthorized
     };
-    let hash = presented_secret(request.headers())
+    let hash = presented_secret(request.headers())?
         .and_then(KeyHash::of_presented)
         .ok_or_else(unauthorized)?;
     let principal = match state.key_cache.get(&hash) {

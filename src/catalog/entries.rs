@@ -27,6 +27,7 @@ fn actor<'a>(principal: &'a Principal, request_id: &'a Option<String>) -> Actor<
 
 pub async fn create(
     conn: &mut PgConnection,
+    state: &AppState,
     principal: &Principal,
     entry: &NewDataEntry,
 ) -> Result<DataEntry, ApiError> {
@@ -35,7 +36,14 @@ pub async fn create(
     }
     let request_id = telemetry::current_request_id();
     let actor = actor(principal, &request_id);
-    let created = db::data_entries::insert(conn, &principal.user_id, entry, &actor).await?;
+    let created = db::data_entries::insert(
+        conn,
+        &principal.user_id,
+        entry,
+        &state.metadata_limits,
+        &actor,
+    )
+    .await?;
     Ok(created)
 }
 

@@ -46,11 +46,7 @@ impl Database {
                 (cluster.connect_options(EMBEDDED_DATABASE), Some(cluster))
             }
         };
-        let options = match settings.database.statement_timeout_ms {
-            0 => options,
-            // The session default; `RESET statement_timeout` returns to it.
-            ms => options.options([("statement_timeout", ms)]),
-        };
+        let options = db::with_statement_timeout(options, settings.database.statement_timeout_ms);
         let pool = db::pool(
             options.clone(),
             settings.database.pool_size(),

@@ -14,18 +14,20 @@ pub struct Actor<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// Inserts the entry and its `create` history row in one statement.
+/// Inserts the entry and its `create` history row in one statement. The metadata's size
+/// is measured by the database, as on every later write (`metadata_within_limits`).
 pub async fn insert(
     conn: &mut PgConnection,
     owner: &str,
     entry: &NewDataEntry,
+    limits: &MetadataLimits,
     actor: &Actor<'_>,
 ) -> DbResult<DataEntry> {
     let inserted = sqlx::query_as(
         "WITH created AS (
             INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type,
                                       pipeline_status, physical_sample_id, raw_size_gb, metadata)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, metadata_within_limits($8, $12, $13))
             RETURNING *
         ), recorded AS (
             INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
@@ -47,6 +49,8 @@ pub async fn insert(
     .bind(actor.user_id)
     .bind(actor.key_id)
     .bind(actor.request_id)
+    .bind(limit_as_i32(limits.max_keys))
+    .bind(limit_as_i32(limits.max_bytes))
     .fetch_one(conn)
     .await?;
     Ok(inserted)
@@ -238,7 +242,27 @@ pub async fn delete(
     Ok(deleted == 1)
 }
 
-/// The owner's history of one entry, newest first, before `before_revision` if given.
+/// The history of one entry, newest first, before `before_revision` if given: read only
+/// when `owner` owns the entry. Whose it is comes first, from the entry's row by primary
+/// key (or, once deleted, from its newest history row, by the (data_id, revision) index);
+/// only then are its revisions read, by the same index. So a caller that does not own the
+/// entry causes the same few index probes however long someone else's history is.
+const HISTORY: &str = "
+    WITH owner AS (
+        SELECT user_id FROM data_entries WHERE data_id = $1
+        UNION ALL
+        (SELECT owner_id FROM data_entry_history WHERE data_id = $1
+         ORDER BY revision DESC LIMIT 1)
+        LIMIT 1
+    )
+    SELECT data_id, revision, operation, changed_at, actor_user_id, actor_key_id,
+           request_id, changes
+    FROM data_entry_history
+    WHERE (SELECT user_id FROM owner) = $2
+      AND data_id = $1 AND owner_id = $2 AND ($3::bigint IS NULL OR revision < $3)
+    ORDER BY revision DESC
+    LIMIT $4";
+
 pub async fn history(
     pool: &PgPool,
     owner: &str,
@@ -246,22 +270,36 @@ pub async fn history(
     before_revision: Option<i64>,
     limit: i64,
 ) -> DbResult<Vec<HistoryRecord>> {
-    let records = sqlx::query_as(
-        "SELECT data_id, revision, operation, changed_at, actor_user_id, actor_key_id,
-                request_id, changes
-         FROM data_entry_history
-         WHERE data_id = $1 AND owner_id = $2 AND ($3::bigint IS NULL OR revision < $3)
-         ORDER BY revision DESC
-         LIMIT $4",
-    )
-    .bind(data_id)
-    .bind(owner)
-    .bind(before_revision)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?;
+    let records = sqlx::query_as(HISTORY)
+        .bind(data_id)
+        .bind(owner)
+        .bind(before_revision)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
     Ok(records)
 }
+
+/// `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)` of `history` with these arguments: how tests
+/// check what reading a history touches. It runs the statement.
+pub async fn explain_history(
+    pool: &PgPool,
+    owner: &str,
+    data_id: Uuid,
+    before_revision: Option<i64>,
+    limit: i64,
+) -> DbResult<Value> {
+    let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {HISTORY}");
+    let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(data_id)
+        .bind(owner)
+        .bind(before_revision)
+        .bind(limit)
+        .fetch_one(pool)
+        .await?;
+    Ok(plan)
+}
+
 /// One page of the owner's entries matching `query`, and whether more follow.
 pub async fn search(
     pool: &PgPool,

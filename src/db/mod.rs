@@ -43,6 +43,10 @@ pub enum DbError {
     /// The database cannot be reached right now; retrying later may work.
     #[error("database unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// A statement ran longer than `statement_timeout` (or waited that long for a lock) and
+    /// the database cancelled it; retrying later may work.
+    #[error("database statement timed out: {0}")]
+    TimedOut(#[source] sqlx::Error),
     /// A merged metadata document would break a limit (raised by `metadata_within_limits`).
     #[error("{message}")]
     MetadataLimit { code: &'static str, message: String },
@@ -67,6 +71,8 @@ impl From<sqlx::Error> for DbError {
                 },
                 // admin_shutdown, cannot_connect_now, too_many_connections
                 Some("57P01" | "57P03" | "53300") => DbError::Unavailable(error),
+                // query_canceled: statement_timeout, or an operator's pg_cancel_backend
+                Some("57014") => DbError::TimedOut(error),
                 _ => DbError::Other(error),
             },
             _ => DbError::Other(error),
@@ -75,6 +81,18 @@ impl From<sqlx::Error> for DbError {
 }
 
 pub type DbResult<T> = Result<T, DbError>;
+
+/// `options` with `statement_timeout_ms` (0: no bound) as every session's
+/// `statement_timeout`: the session default, which `RESET statement_timeout` returns to.
+pub fn with_statement_timeout(
+    options: PgConnectOptions,
+    statement_timeout_ms: u64,
+) -> PgConnectOptions {
+    match statement_timeout_ms {
+        0 => options,
+        ms => options.options([("statement_timeout", ms)]),
+    }
+}
 
 /// A pool that connects lazily, so the service starts (and answers 503) while the
 /// database is down, and waits a bounded time for a connection.

@@ -8,7 +8,10 @@ use super::FieldError;
 /// Configurable bounds on a metadata document (`[limits]` in the config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub struct MetadataLimits {
-    /// Serialised size of the whole document, in bytes.
+    /// Size of the whole document as compact JSON (no whitespace between tokens), in bytes,
+    /// as PostgreSQL writes the stored document out. Only the database measures it, on
+    /// every write (`metadata_within_limits`), so every write path measures alike and a
+    /// merge is measured on the merged document.
     pub max_bytes: usize,
     /// Number of top-level keys (Seven Bridges allows 1000).
     pub max_keys: usize,
@@ -53,17 +56,7 @@ impl MetadataPatch {
         for (key, value) in &object {
             check_node(field, key, value, 2, limits)?;
         }
-        let size = serde_json::to_string(&object).map_or(usize::MAX, |text| text.len());
-        if size > limits.max_bytes {
-            return Err(FieldError::new(
-                field,
-                "metadata_too_large",
-                format!(
-                    "'{field}' is {size} bytes; the limit is {} bytes",
-                    limits.max_bytes
-                ),
-            ));
-        }
+        // The size limit is the database's to check (see `MetadataLimits::max_bytes`).
         Ok(Self(object))
     }
 

@@ -34,7 +34,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             data registered by instruments and pipelines), their free-form metadata, physical \
             samples, and the API keys that reach them.\n\n\
             Every route but health, metrics and these docs needs a key, sent as `X-API-KEY`, \
-            `Authorization: Bearer` or `X-SBG-Auth-Token`. A caller sees only what it owns: \
+            `Authorization: Bearer` or `X-SBG-Auth-Token`; two different keys in one request \
+            are a 400 `ambiguous_credentials`. A caller sees only what it owns: \
             someone else's entry is a 404, exactly like a missing one.\n\n\
             Errors are RFC 9457 `application/problem+json` with a stable `code`, per-field \
             `errors` and the `request_id` (also in the `X-Request-Id` response header). \
@@ -89,6 +90,7 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         NotFound,
         Conflict,
         PreconditionFailed,
+        RequestTimeout,
         PayloadTooLarge,
         UnsupportedMediaType,
         UnprocessableContent,

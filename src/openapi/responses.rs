@@ -52,7 +52,8 @@ macro_rules! problem_response {
 problem_response!(
     BadRequest,
     "The request line or a header is wrong: a malformed path id, an unknown or invalid \
-     query parameter, malformed JSON, or a bad `Idempotency-Key`/`If-Match` header."
+     query parameter, malformed JSON, a bad `Idempotency-Key`/`If-Match` header, or two \
+     different API keys (`ambiguous_credentials`)."
 );
 problem_response!(
     Unauthorized,
@@ -78,6 +79,11 @@ problem_response!(
     PreconditionFailed,
     "`If-Match` names an ETag the entry no longer has; nothing was changed.",
     "ETag" => header(Type::String, "The entry's current ETag.")
+);
+problem_response!(
+    RequestTimeout,
+    "The body had not all arrived when the request's time ran out \
+     (`server.request_timeout_ms`): `request_timeout`. The connection is closed."
 );
 problem_response!(
     PayloadTooLarge,
@@ -110,6 +116,7 @@ problem_response!(
 );
 problem_response!(
     ServiceUnavailable,
-    "The database is unreachable or too slow right now; retry later.",
+    "The database is unreachable or too slow right now (a statement ran, or waited for a \
+     lock, longer than `database.statement_timeout_ms`); retry later.",
     "Retry-After" => retry_after()
 );

@@ -5,11 +5,12 @@ use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::request_timeout::BodyProgress;
 use crate::startup::AppState;
 
 /// The body, parsed as a JSON object. Accepts `application/json`,
@@ -64,10 +65,7 @@ async fn read_json(request: &HttpRequest, payload: Payload) -> Result<Value, Api
 }
 
 /// Reads the whole body, refusing more than `server.max_body_bytes` (413) early.
-pub async fn read_limited(
-    request: &HttpRequest,
-    mut payload: Payload,
-) -> Result<web::Bytes, ApiError> {
+pub async fn read_limited(request: &HttpRequest, payload: Payload) -> Result<web::Bytes, ApiError> {
     let limit = request
         .app_data::<web::Data<AppState>>()
         .map_or(1024 * 1024, |state| state.max_body_bytes);
@@ -78,6 +76,19 @@ pub async fn read_limited(
     if declared.is_some_and(|length| length > limit) {
         return Err(ApiError::PayloadTooLarge { limit });
     }
+    // While the body arrives, running out of time is the client's doing (a 408).
+    let progress = request.extensions().get::<BodyProgress>().cloned();
+    if let Some(progress) = &progress {
+        progress.started();
+    }
+    let body = read_up_to(payload, limit).await;
+    if let Some(progress) = &progress {
+        progress.finished();
+    }
+    body
+}
+
+async fn read_up_to(mut payload: Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|error| ApiError::MalformedJson(error.to_string()))?;

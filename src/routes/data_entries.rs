@@ -58,6 +58,7 @@ use crate::startup::AppState;
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = UnprocessableContent),
@@ -75,7 +76,7 @@ pub async fn create(
     let fields = entry_fields(&request)?;
     let entry = NewDataEntry::from_json(body, &state.metadata_limits)?;
     let mut conn = state.pool.acquire().await?;
-    let entry = catalog::create(&mut conn, &principal, &entry).await?;
+    let entry = catalog::create(&mut conn, &state, &principal, &entry).await?;
     let location = format!("/data_entries/{}", entry.data_id);
     let mut response = entry_response(StatusCode::CREATED, &entry, &fields);
     response.headers_mut().insert(
@@ -156,6 +157,7 @@ pub async fn get(
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 412, response = PreconditionFailed),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = UnprocessableContent),
@@ -255,6 +257,7 @@ pub async fn delete(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 409, response = Conflict),
+        (status = 408, response = RequestTimeout),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, response = UnprocessableContent),
@@ -573,11 +576,9 @@ fn next_link(request: &HttpRequest, pairs: &[(String, String)], cursor: &str) ->
         query.append_pair(name, value);
     }
     query.append_pair("cursor", cursor);
-    let connection = request.connection_info();
     format!(
-        "<{}://{}{}?{}>; rel=\"next\"",
-        connection.scheme(),
-        connection.host(),
+        "<{}{}?{}>; rel=\"next\"",
+        super::public_url::base(request),
         request.path(),
         query.finish()
     )

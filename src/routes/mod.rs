@@ -30,6 +30,7 @@ pub mod idempotency;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
 pub(crate) mod physical_samples;
+pub mod public_url;
 mod response;
 pub(crate) mod v2;
 

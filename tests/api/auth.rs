@@ -284,3 +284,49 @@ async fn an_expired_cached_key_is_refused_at_once() {
     let (status, _) = send(app.request_as(&key, Method::GET, "/data_entries")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn two_different_keys_in_one_request_are_a_400_and_the_same_key_twice_is_one_key() {
+    let app = spawn_app().await;
+    let bob = app.key_for("bob", &[Scope::Read]).await;
+    let bearer = |key: &str| format!("Bearer {key}");
+    let ambiguous = [
+        vec![
+            ("X-API-KEY", app.api_key.clone()),
+            ("X-API-KEY", bob.clone()),
+        ],
+        vec![
+            ("X-API-KEY", app.api_key.clone()),
+            ("Authorization", bearer(&bob)),
+        ],
+        vec![
+            ("Authorization", bearer(&bob)),
+            ("X-SBG-Auth-Token", app.api_key.clone()),
+        ],
+        vec![
+            ("X-API-KEY", app.api_key.clone()),
+            ("X-API-KEY", "lc_not_a_key".into()),
+        ],
+    ];
+    for headers in &ambiguous {
+        for path in ["/data_entries", "/v2/files"] {
+            let mut request = app.anonymous(Method::GET, path);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let (status, body) = send(request).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{path} {headers:?}");
+            if path == "/data_entries" {
+                assert_eq!(body["code"], "ambiguous_credentials", "{headers:?}");
+            }
+        }
+    }
+    let (status, _) = send(
+        app.anonymous(Method::GET, "/data_entries")
+            .header("X-API-KEY", &app.api_key)
+            .header("Authorization", bearer(&app.api_key))
+            .header("X-API-KEY", format!(" {} ", app.api_key)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -101,8 +101,12 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.server.addr = "127.0.0.1:0".into();
     settings.server.workers = 1;
     customize(&mut settings);
+    // The app's sessions, as `labcat serve` opens them.
     let pool = db::pool(
-        maintenance.database(&database),
+        db::with_statement_timeout(
+            maintenance.database(&database),
+            settings.database.statement_timeout_ms,
+        ),
         settings.database.pool_size(),
         settings.database.acquire_timeout(),
     );

@@ -179,3 +179,87 @@ async fn a_change_and_its_history_row_land_together_or_not_at_all() {
             .unwrap();
     assert_eq!(rows, 1, "only the create");
 }
+
+/// Rows `plan` (EXPLAIN ANALYZE, FORMAT JSON) read from `relation`: returned by its scans
+/// plus those its filters threw away, over all loops.
+fn rows_read(plan: &Value, relation: &str) -> f64 {
+    let mut total = 0.0;
+    let mut stack = vec![&plan[0]["Plan"]];
+    while let Some(node) = stack.pop() {
+        if node["Relation Name"] == relation {
+            let loops = node["Actual Loops"].as_f64().unwrap_or(0.0);
+            for counter in [
+                "Actual Rows",
+                "Rows Removed by Filter",
+                "Rows Removed by Index Recheck",
+            ] {
+                total += node[counter].as_f64().unwrap_or(0.0) * loops;
+            }
+        }
+        if let Some(children) = node["Plans"].as_array() {
+            stack.extend(children);
+        }
+    }
+    total
+}
+
+#[tokio::test]
+async fn reading_someone_elses_history_reads_none_of_its_revisions() {
+    let app = spawn_app().await;
+    let id = app.create_entry_id(json!({})).await;
+    let data_id: uuid::Uuid = id.parse().unwrap();
+    // A long history (written directly: its length is the point, not how it was made).
+    sqlx::query(
+        "INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
+                                         actor_user_id, changes)
+         SELECT $1::uuid, $2, r, 'update', now(), $2, '{}' FROM generate_series(2, 2001) AS r",
+    )
+    .bind(&id)
+    .bind(&app.user_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    // …among other owners' histories, as in any real catalogue.
+    sqlx::query(
+        "INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
+                                         actor_user_id, changes)
+         SELECT md5(e::text)::uuid, 'carol', r, 'update', now(), 'carol', '{}'
+         FROM generate_series(1, 100) AS e, generate_series(1, 100) AS r",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE data_entries SET revision = 2001 WHERE data_id = $1::uuid")
+        .bind(&id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query("ANALYZE data_entry_history")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let explain = |owner: &'static str, limit: i64| {
+        let pool = app.pool.clone();
+        async move {
+            labcat::db::data_entries::explain_history(&pool, owner, data_id, None, limit)
+                .await
+                .unwrap()
+        }
+    };
+
+    let plan = explain("bob", 101).await;
+    assert_eq!(rows_read(&plan, "data_entry_history"), 0.0, "{plan:#}");
+    // The owner reads the page asked for through the index, not the whole history.
+    let plan = explain("alice", 11).await;
+    assert_eq!(rows_read(&plan, "data_entry_history"), 11.0, "{plan:#}");
+
+    // Once the entry is deleted, whose it was comes from its newest history row alone.
+    let (status, _) = send(app.request(Method::DELETE, &format!("/data_entries/{id}"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let plan = explain("bob", 101).await;
+    assert!(rows_read(&plan, "data_entry_history") <= 1.0, "{plan:#}");
+    let (status, history) = send(app.get(&format!("/data_entries/{id}/history?limit=3"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(history[0]["operation"], "delete");
+    assert_eq!(history.as_array().unwrap().len(), 3);
+}

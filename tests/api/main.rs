@@ -20,5 +20,6 @@ mod outage;
 mod patch;
 mod physical_samples;
 mod process;
+mod public_urls;
 mod search;
 mod v2;

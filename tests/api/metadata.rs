@@ -152,3 +152,171 @@ async fn limits_are_configurable_and_each_names_itself() {
     let (status, _) = send(app.patch_json(&path, &json!({"c": 3}))).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_document_accepted_at_create_still_takes_small_merges_on_every_write_path() {
+    let app = spawn_app().await;
+    // ~200 KB as compact JSON, ~300 KB as PostgreSQL prints it ("1, 1, …").
+    let big = json!({"a": vec![1; 100_000]});
+    let id = app.create_entry_id(json!({"metadata": big})).await;
+    let metadata = format!("/data_entries/{id}/metadata");
+    let v2 = |method: Method, path: &str| {
+        app.anonymous(method, &format!("/v2{path}"))
+            .header("X-SBG-Auth-Token", &app.api_key)
+    };
+
+    let (status, body) = send(app.patch_json(&metadata, &json!({"b": 1}))).await;
+    assert_eq!(status, StatusCode::OK, "{}", body["detail"]);
+    let (status, body) = send(app.patch_json(
+        &format!("/data_entries/{id}"),
+        &json!({"metadata": {"c": 1}}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{}", body["detail"]);
+    let (status, body) = send(app.request(Method::PATCH, "/data_entries").json(&json!([
+        {"data_id": id, "metadata": {"d": 1}},
+    ])))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body[0]["status"], 200, "{}", body[0]["problem"]);
+    let (status, body) =
+        send(v2(Method::PATCH, &format!("/files/{id}/metadata")).json(&json!({"e": 1}))).await;
+    assert_eq!(status, StatusCode::OK, "{}", body["message"]);
+    let (status, body) = send(v2(Method::POST, "/bulk/files/edit").json(&json!({"items": [
+        {"id": id, "metadata": {"f": 1}},
+    ]})))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["items"][0]["resource"].is_object(), "{body}");
+    let mut replacement = big.clone();
+    replacement["g"] = json!(1);
+    let (status, body) = send(app.request(Method::PUT, &metadata).json(&replacement)).await;
+    assert_eq!(status, StatusCode::OK, "{}", body["detail"]);
+
+    let stored = metadata_of(&app, &id).await;
+    assert_eq!(stored, replacement);
+}
+
+/// `{"s": "xx…x", "t": 1}` whose compact JSON is `bytes` long.
+fn document_of_size(bytes: usize) -> Value {
+    let overhead = r#"{"s":"","t":1}"#.len();
+    let document = json!({"s": "x".repeat(bytes - overhead), "t": 1});
+    assert_eq!(serde_json::to_string(&document).unwrap().len(), bytes);
+    document
+}
+
+/// Every way to write a metadata document. The merges (`… merge`, `v2 bulk edit`) start
+/// from an entry holding all of the document but `"t"`, and send `{"t": 1}`.
+const WRITE_PATHS: &[&str] = &[
+    "create",
+    "PUT",
+    "PATCH metadata",
+    "PATCH entry",
+    "merge",
+    "bulk PATCH",
+    "v2 PATCH file",
+    "v2 PUT metadata",
+    "v2 merge",
+    "v2 bulk update",
+    "v2 bulk edit",
+];
+
+/// Writes `document` by `path` (on an entry of its own) and returns the status and, when
+/// refused, the error's code and message; checks that a refused write changed nothing.
+async fn write_by(app: &TestApp, path: &str, document: &Value) -> (u16, Value, Value) {
+    if path == "create" {
+        let body = json!({"raw_name": "m", "char_source_type": "sem", "metadata": document});
+        let (status, problem) = send(app.request(Method::POST, "/data_entries").json(&body)).await;
+        return (
+            status.as_u16(),
+            problem["code"].clone(),
+            problem["errors"][0]["message"].clone(),
+        );
+    }
+    let merging = path.ends_with("merge") || path.ends_with("edit");
+    let (start, change) = if merging {
+        (json!({"s": document["s"]}), json!({"t": 1}))
+    } else {
+        (json!({}), document.clone())
+    };
+    let id = app.create_entry_id(json!({"metadata": start})).await;
+    let v2 = |method: Method, path: &str| {
+        app.anonymous(method, &format!("/v2{path}"))
+            .header("X-SBG-Auth-Token", &app.api_key)
+    };
+    let metadata = format!("/data_entries/{id}/metadata");
+    let items = json!({"items": [{"id": id, "metadata": change}]});
+    let request = match path {
+        "PUT" => app.request(Method::PUT, &metadata).json(&change),
+        "PATCH metadata" | "merge" => app.patch_json(&metadata, &change),
+        "PATCH entry" => {
+            app.patch_json(&format!("/data_entries/{id}"), &json!({"metadata": change}))
+        }
+        "bulk PATCH" => app
+            .request(Method::PATCH, "/data_entries")
+            .json(&json!([{"data_id": id, "metadata": change}])),
+        "v2 PATCH file" => {
+            v2(Method::PATCH, &format!("/files/{id}")).json(&json!({"metadata": change}))
+        }
+        "v2 PUT metadata" => v2(Method::PUT, &format!("/files/{id}/metadata")).json(&change),
+        "v2 merge" => v2(Method::PATCH, &format!("/files/{id}/metadata")).json(&change),
+        "v2 bulk update" => v2(Method::POST, "/bulk/files/update").json(&items),
+        "v2 bulk edit" => v2(Method::POST, "/bulk/files/edit").json(&items),
+        other => unreachable!("{other}"),
+    };
+    let (status, body) = send(request).await;
+    // Bulk answers carry each item's own status and error.
+    let (status, error) = match path {
+        "bulk PATCH" => (
+            body[0]["status"].as_u64().unwrap() as u16,
+            body[0]["problem"].clone(),
+        ),
+        "v2 bulk update" | "v2 bulk edit" => match &body["items"][0]["error"] {
+            Value::Null => (status.as_u16(), Value::Null),
+            error => (error["status"].as_u64().unwrap() as u16, error.clone()),
+        },
+        _ => (status.as_u16(), body),
+    };
+    let message = if path.starts_with("v2") {
+        error["message"].clone()
+    } else {
+        error["errors"][0]["message"].clone()
+    };
+    let stored = metadata_of(app, &id).await;
+    if status >= 400 {
+        assert_eq!(stored, start, "{path}: a refused write changes nothing");
+    } else {
+        assert_eq!(&stored, document, "{path}");
+    }
+    (status, error["code"].clone(), message)
+}
+
+#[tokio::test]
+async fn one_size_measure_decides_every_write_path_alike() {
+    const LIMIT: usize = 1000;
+    let app = crate::helpers::spawn_app_with(|s| s.limits.metadata.max_bytes = LIMIT).await;
+    // At the limit as compact JSON; over it as PostgreSQL prints it ({"s": "…", "t": 1}).
+    let at_limit = document_of_size(LIMIT);
+    for path in WRITE_PATHS {
+        let (status, _, message) = write_by(&app, path, &at_limit).await;
+        assert!(
+            status < 300,
+            "{path} refused a document at the limit: {message}"
+        );
+    }
+    let over_limit = document_of_size(LIMIT + 1);
+    let expected = format!(
+        "metadata would be {} bytes as compact JSON; the limit is {LIMIT} bytes",
+        LIMIT + 1
+    );
+    for path in WRITE_PATHS {
+        let (status, code, message) = write_by(&app, path, &over_limit).await;
+        let refusal = if path.starts_with("v2") {
+            (400, json!(5006))
+        } else {
+            (422, json!("metadata_too_large"))
+        };
+        assert_eq!((status, code), refusal, "{path}: {message}");
+        assert_eq!(message, expected.as_str(), "{path}");
+    }
+}

@@ -290,3 +290,87 @@ async fn a_request_past_the_time_bound_gets_a_503_with_retry_after() {
     let (status, _) = send(app.get(&format!("/data_entries/{id}"))).await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_write_cancelled_by_the_statement_timeout_is_a_503_with_retry_after_and_changes_nothing()
+{
+    let app = spawn_app_with(|settings| settings.database.statement_timeout_ms = 300).await;
+    let id = app.create_entry_id(json!({})).await;
+    // Another session holds the row longer than the statement timeout.
+    let mut lock = app.pool.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM data_entries WHERE data_id = $1::uuid FOR UPDATE")
+        .bind(&id)
+        .execute(&mut *lock)
+        .await
+        .unwrap();
+
+    let response = app
+        .patch_json(
+            &format!("/data_entries/{id}"),
+            &json!({"pipeline_status": "running"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "service_unavailable");
+
+    let response = app
+        .anonymous(Method::PATCH, &format!("/v2/files/{id}/metadata"))
+        .header("X-SBG-Auth-Token", &app.api_key)
+        .json(&json!({"foo": "bar"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().contains_key("retry-after"));
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["code"], 90005);
+
+    lock.rollback().await.unwrap();
+    let (_, entry) = send(app.get(&format!("/data_entries/{id}"))).await;
+    assert_eq!(entry["pipeline_status"], "pending");
+    assert_eq!(entry["metadata"], json!({}));
+    assert_eq!(entry["revision"], 1);
+}
+
+/// Sends `head` and then `body_start` of a body that never finishes, and returns the raw
+/// answer (the server closes the connection after it).
+async fn send_unfinished_body(app: &TestApp, head: String, body_start: &'static str) -> String {
+    use std::io::{Read, Write};
+    let address = app.address.trim_start_matches("http://").to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        // Only so that a broken server fails the test instead of hanging it.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body_start.as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).unwrap();
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_that_has_not_arrived_when_time_runs_out_is_a_408_not_a_database_503() {
+    let app = spawn_app_with(|settings| settings.server.request_timeout_ms = 300).await;
+    let body = r#"{"raw_name": "slow.mp4", "char_source_type": "sem"}"#;
+    let head = format!(
+        "POST /data_entries HTTP/1.1\r\nHost: {}\r\nX-API-KEY: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.address.trim_start_matches("http://"),
+        app.api_key,
+        body.len()
+    );
+    let answer = send_unfinished_body(&app, head, &body[..5]).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
+    let (_, entries) = send(app.get("/data_entries")).await;
+    assert_eq!(entries, json!([]), "nothing was created");
+}

@@ -121,6 +121,8 @@ mod tests {
             ApiError::PreconditionRequired,
             ApiError::BadHeader("x".into()),
             ApiError::Unavailable,
+            ApiError::DatabaseTimedOut,
+            ApiError::AmbiguousCredentials,
             ApiError::Internal(anyhow::anyhow!("boom")),
         ];
         for error in &errors {
@@ -133,6 +135,8 @@ mod tests {
             );
         }
         let (status, body) = sbg_error(&ApiError::Unavailable);
+        assert_eq!((status.as_u16(), &body["code"]), (503, &json!(90005)));
+        let (status, body) = sbg_error(&ApiError::DatabaseTimedOut);
         assert_eq!((status.as_u16(), &body["code"]), (503, &json!(90005)));
         let (_, body) = sbg_error(&ApiError::Internal(anyhow::anyhow!("secret detail")));
         assert!(!body.to_string().contains("secret detail"));

@@ -31,8 +31,11 @@ const BYTES_PER_GB: f64 = 1e9;
 /// The externally visible root of the surface, e.g. `http://127.0.0.1:8080/v2`: every
 /// `href` is absolute because the client requests them as they are.
 pub fn base_url(request: &HttpRequest) -> String {
-    let connection = request.connection_info();
-    format!("{}://{}/v2", connection.scheme(), connection.host())
+    format!(
+        "{}{}",
+        crate::routes::public_url::base(request),
+        super::PREFIX
+    )
 }
 
 /// A file id from the path. Seven Bridges ids are not UUIDs, so anything that is not one
