@@ -1,6 +1,7 @@
 //! Builds the HTTP application, for `labcat serve` and for the tests alike.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -34,9 +35,11 @@ pub struct AppState {
     pub require_if_match: bool,
     pub bulk_max_items: usize,
     pub idempotency_ttl: Duration,
+    /// Active keys one user may hold (`POST /api_keys`).
+    pub max_active_keys_per_user: u32,
     pub metrics: Metrics,
     /// `None` when rate limiting is off.
-    pub rate_limits: Option<RateLimits>,
+    pub rate_limits: Option<Arc<RateLimits>>,
     pub request_timeout: Option<Duration>,
 }
 
@@ -59,6 +62,10 @@ impl Application {
             settings.database.entry_read_statements,
             metrics.entry_read_batch_size(),
         );
+        let rate_limits = RateLimits::from_settings(&settings.rate_limit).map(Arc::new);
+        if let Some(limits) = &rate_limits {
+            rate_limit::spawn_eviction(limits);
+        }
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
             key_cache: KeyCache::new(Duration::from_secs(settings.auth.key_cache_seconds)),
@@ -69,8 +76,9 @@ impl Application {
             require_if_match: settings.writes.require_if_match,
             bulk_max_items: settings.writes.bulk_max_items,
             idempotency_ttl: Duration::from_secs(settings.writes.idempotency_ttl_seconds),
+            max_active_keys_per_user: settings.auth.max_active_keys_per_user,
             metrics,
-            rate_limits: RateLimits::from_settings(&settings.rate_limit),
+            rate_limits,
             request_timeout: settings.server.request_timeout(),
         });
         let cors_settings = settings.cors.clone();
