@@ -233,7 +233,10 @@ impl Settings {
                 "rate_limit.auth_failures_per_minute",
                 rate.auth_failures_per_minute.into(),
             ),
-            ("rate_limit.auth_failure_burst", rate.auth_failure_burst.into()),
+            (
+                "rate_limit.auth_failure_burst",
+                rate.auth_failure_burst.into(),
+            ),
         ];
         for (name, value) in positive {
             anyhow::ensure!(

@@ -56,9 +56,7 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
-    #[error(
-        "this user already has {limit} active API keys, the most allowed; revoke one first"
-    )]
+    #[error("this user already has {limit} active API keys, the most allowed; revoke one first")]
     TooManyKeys { limit: u32 },
     #[error("invalid header: {0}")]
     BadHeader(String),
@@ -124,9 +122,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound { .. } | ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors) => {
-                errors.first().map_or("invalid_request", |e| e.code)
-            }
+            ApiError::Invalid(errors)
+            | ApiError::BadQuery(errors)
+            | ApiError::BadRequest(errors) => errors.first().map_or("invalid_request", |e| e.code),
             ApiError::BadPath(_) => "invalid_id",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::NotAnObject => "invalid_body",
@@ -171,7 +169,9 @@ impl ApiError {
                 "message": self.to_string(),
                 "physical_sample_id": existing_id,
             }),
-            ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors)
+            ApiError::Invalid(errors)
+            | ApiError::BadQuery(errors)
+            | ApiError::BadRequest(errors)
                 if errors.len() == 1 =>
             {
                 errors[0].message.clone().into()
@@ -188,9 +188,9 @@ impl ApiError {
     pub fn problem(&self) -> Value {
         let code = self.code();
         let errors = match self {
-            ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors) => {
-                errors.as_slice()
-            }
+            ApiError::Invalid(errors)
+            | ApiError::BadQuery(errors)
+            | ApiError::BadRequest(errors) => errors.as_slice(),
             _ => &[],
         };
         let problem = Problem {

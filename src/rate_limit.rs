@@ -146,12 +146,7 @@ impl Bucket {
             Ok(snapshot) => {
                 let remaining = snapshot.remaining_burst_capacity();
                 let missing = self.burst.saturating_sub(remaining);
-                Ok(self.status(
-                    class,
-                    remaining,
-                    self.seconds_for(f64::from(missing)),
-                    None,
-                ))
+                Ok(self.status(class, remaining, self.seconds_for(f64::from(missing)), None))
             }
             Err(not_until) => {
                 let wait = not_until
@@ -442,7 +437,11 @@ mod tests {
         // 1 ms refills a write or read bucket; the failure bucket takes a second a token.
         std::thread::sleep(Duration::from_millis(20));
         limits.evict_idle();
-        assert_eq!(limits.buckets_held(), 1, "the failing address is still held");
+        assert_eq!(
+            limits.buckets_held(),
+            1,
+            "the failing address is still held"
+        );
     }
 
     #[test]

@@ -289,8 +289,15 @@ mod tests {
             parse(json!({"name": "x", "scopes": ["read"], "expires_at": "2031-01-01T00:00:00Z"}))
                 .unwrap();
         let error = later.expiry_within(Some(parent)).unwrap_err();
-        assert_eq!((error.field.as_str(), error.code), ("expires_at", "expires_after_parent"));
-        assert!(error.message.contains("2030-01-01T00:00:00Z"), "{}", error.message);
+        assert_eq!(
+            (error.field.as_str(), error.code),
+            ("expires_at", "expires_after_parent")
+        );
+        assert!(
+            error.message.contains("2030-01-01T00:00:00Z"),
+            "{}",
+            error.message
+        );
         assert_eq!(later.expiry_within(None), Ok(later.expires_at));
     }
 

@@ -190,7 +190,11 @@ mod tests {
         assert_eq!(errors[0].field, "items[2]");
         assert_eq!(errors[0].code, DUPLICATE_ITEM);
         assert!(errors[0].message.contains(&a.to_string()));
-        assert!(errors[0].message.contains("positions 0, 2, 5"), "{}", errors[0].message);
+        assert!(
+            errors[0].message.contains("positions 0, 2, 5"),
+            "{}",
+            errors[0].message
+        );
         assert_eq!(errors[1].field, "items[4]");
         assert!(errors[1].message.contains("positions 1, 4"));
         assert!(refuse_repeats([(0, a), (1, b)], |i| i.to_string()).is_ok());

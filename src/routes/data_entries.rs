@@ -15,7 +15,9 @@ use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::data_entry::EntryBody as EntryAnswer;
 use crate::domain::search::Cursor;
-use crate::domain::{DataEntry, DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey};
+use crate::domain::{
+    DataEntry, DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey,
+};
 use crate::error::ApiError;
 use crate::openapi::params::{
     BulkParams, EntryFields, HistoryParams, IdempotencyKey, IfMatch as IfMatchHeader, IfNoneMatch,

@@ -269,8 +269,7 @@ async fn a_minted_key_cannot_outlive_the_key_that_made_it() {
     .await
     .unwrap();
     let parent = parent.expose().to_owned();
-    let parent_expiry =
-        labcat::domain::timestamp::format(&parent_record.expires_at.unwrap());
+    let parent_expiry = labcat::domain::timestamp::format(&parent_record.expires_at.unwrap());
 
     let (status, problem) = create_key(
         &app,
@@ -282,10 +281,7 @@ async fn a_minted_key_cannot_outlive_the_key_that_made_it() {
     assert_eq!(problem["code"], "expires_after_parent");
     assert_eq!(problem["errors"][0]["field"], "expires_at");
     assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains(&parent_expiry),
+        problem["detail"].as_str().unwrap().contains(&parent_expiry),
         "{problem}"
     );
 
@@ -296,7 +292,11 @@ async fn a_minted_key_cannot_outlive_the_key_that_made_it() {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{child}");
-    assert_eq!(child["expires_at"], parent_expiry.as_str(), "the parent's expiry");
+    assert_eq!(
+        child["expires_at"],
+        parent_expiry.as_str(),
+        "the parent's expiry"
+    );
     let child = child["key"].as_str().unwrap();
     let (status, _) = send(app.request_as(child, Method::GET, "/data_entries")).await;
     assert_eq!(status, StatusCode::OK);
@@ -308,7 +308,8 @@ async fn a_minted_key_cannot_outlive_the_key_that_made_it() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 
     // A key that never expires may mint keys that never expire.
-    let (status, created) = create_key(&app, &app.api_key, json!({"name": "x", "scopes": ["read"]})).await;
+    let (status, created) =
+        create_key(&app, &app.api_key, json!({"name": "x", "scopes": ["read"]})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(created["expires_at"], Value::Null);
 }
@@ -318,16 +319,27 @@ async fn a_user_holding_the_most_active_keys_gets_a_409_until_one_is_revoked_or_
     let app = spawn_app_with(|settings| settings.auth.max_active_keys_per_user = 3).await;
     let mut ids = Vec::new();
     for name in ["second", "third"] {
-        let (status, created) =
-            create_key(&app, &app.api_key, json!({"name": name, "scopes": ["read"]})).await;
+        let (status, created) = create_key(
+            &app,
+            &app.api_key,
+            json!({"name": name, "scopes": ["read"]}),
+        )
+        .await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
-    let (status, problem) =
-        create_key(&app, &app.api_key, json!({"name": "fourth", "scopes": ["read"]})).await;
+    let (status, problem) = create_key(
+        &app,
+        &app.api_key,
+        json!({"name": "fourth", "scopes": ["read"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CONFLICT, "{problem}");
     assert_eq!(problem["code"], "too_many_api_keys");
-    assert!(problem["detail"].as_str().unwrap().contains('3'), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains('3'),
+        "{problem}"
+    );
 
     // An admin making keys for the user meets the same bound.
     let admin = app
@@ -343,8 +355,12 @@ async fn a_user_holding_the_most_active_keys_gets_a_409_until_one_is_revoked_or_
 
     let (status, _) = send(app.request(Method::DELETE, &format!("/api_keys/{}", ids[0]))).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let (status, _) =
-        create_key(&app, &app.api_key, json!({"name": "fourth", "scopes": ["read"]})).await;
+    let (status, _) = create_key(
+        &app,
+        &app.api_key,
+        json!({"name": "fourth", "scopes": ["read"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "a revoked key does not count");
 
     sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_id = $1")
@@ -352,7 +368,11 @@ async fn a_user_holding_the_most_active_keys_gets_a_409_until_one_is_revoked_or_
         .execute(&app.pool)
         .await
         .unwrap();
-    let (status, _) =
-        create_key(&app, &app.api_key, json!({"name": "fifth", "scopes": ["read"]})).await;
+    let (status, _) = create_key(
+        &app,
+        &app.api_key,
+        json!({"name": "fifth", "scopes": ["read"]}),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "nor does an expired one");
 }

@@ -224,7 +224,11 @@ async fn a_new_key_of_the_same_user_draws_from_the_same_rate_limit_bucket() {
     assert_eq!(problem["code"], "rate_limited");
     let bob = app.key_for("bob", &[Scope::Read]).await;
     let (status, _) = send(app.request_as(&bob, Method::GET, "/api_keys")).await;
-    assert_eq!(status, StatusCode::OK, "another user has buckets of their own");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another user has buckets of their own"
+    );
 }
 
 /// A key of the right shape that no one was ever given.

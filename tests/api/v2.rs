@@ -618,7 +618,12 @@ async fn every_bulk_route_refuses_a_file_named_twice_before_doing_anything() {
             message.contains(&a) && message.contains("positions 0, 2"),
             "{path}: {message}"
         );
-        assert!(error["more_info"].as_str().unwrap().contains("duplicate_item"));
+        assert!(
+            error["more_info"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate_item")
+        );
     }
     for id in [&a, &b] {
         let entry = native_entry(&app, id).await;
@@ -633,16 +638,19 @@ async fn a_bulk_get_costs_one_read_token_per_file() {
         settings.rate_limit.read_burst = 10;
     })
     .await;
-    let ids = |n: usize| -> Vec<String> {
-        (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect()
-    };
+    let ids =
+        |n: usize| -> Vec<String> { (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect() };
     let response = sbg(&app, Method::POST, "/bulk/files/get")
         .json(&json!({"file_ids": ids(8)}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["x-ratelimit-limit"], "10", "the read bucket");
+    assert_eq!(
+        response.headers()["x-ratelimit-limit"],
+        "10",
+        "the read bucket"
+    );
     let remaining: u64 = response.headers()["x-ratelimit-remaining"]
         .to_str()
         .unwrap()
@@ -667,6 +675,8 @@ async fn a_bulk_get_costs_one_read_token_per_file() {
     assert_sbg_error(&response.json().await.unwrap(), 429, 1000);
 
     // Writes draw from their own bucket.
-    let (status, _) = send(sbg(&app, Method::POST, "/bulk/files/delete").json(&json!({"file_ids": ids(5)}))).await;
+    let (status, _) =
+        send(sbg(&app, Method::POST, "/bulk/files/delete").json(&json!({"file_ids": ids(5)})))
+            .await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -209,7 +209,10 @@ async fn write(
         .map(|item| parse_item(item, mode, &state.metadata_limits))
         .collect();
     let ids = changes.iter().enumerate().filter_map(|(position, change)| {
-        change.as_ref().ok().map(|change| (position, change.data_id))
+        change
+            .as_ref()
+            .ok()
+            .map(|change| (position, change.data_id))
     });
     limits::refuse_repeats(ids, |position| format!("items[{position}].id"))?;
     limits::charge(&state, &request, &principal, changes.len())?;
@@ -263,6 +266,9 @@ impl Record {
     }
 }
 
+/// A file id as sent, and the entry it names (or the 404 of an id that names none).
+type RequestedFile = (String, Result<Uuid, ApiError>);
+
 /// The `file_ids` of a bulk get or delete, each with its UUID (or the 404 of an id that is
 /// none), checked and charged: not too many, none twice.
 fn file_ids(
@@ -270,7 +276,7 @@ fn file_ids(
     state: &AppState,
     request: &HttpRequest,
     principal: &Principal,
-) -> Result<Vec<(String, Result<Uuid, ApiError>)>, ApiError> {
+) -> Result<Vec<RequestedFile>, ApiError> {
     let invalid = || FieldError::invalid_type("file_ids", "a JSON array of file ids");
     let Some(Value::Array(ids)) = body.remove("file_ids") else {
         return Err(invalid().into());
