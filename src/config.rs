@@ -91,6 +91,8 @@ pub struct LimitSettings {
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     pub key_cache_seconds: u64,
+    /// Keys a user may hold that are neither revoked nor expired.
+    pub max_active_keys_per_user: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -109,6 +111,9 @@ pub struct RateLimitSettings {
     pub read_burst: u32,
     pub write_per_second: u32,
     pub write_burst: u32,
+    /// Per client address: failed authentications that may reach the database.
+    pub auth_failures_per_minute: u32,
+    pub auth_failure_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -199,6 +204,10 @@ impl Settings {
             ),
             ("writes.bulk_max_items", self.writes.bulk_max_items),
             (
+                "auth.max_active_keys_per_user",
+                self.auth.max_active_keys_per_user as usize,
+            ),
+            (
                 "database.entry_read_statements",
                 self.database.entry_read_statements as usize,
             ),
@@ -228,6 +237,14 @@ impl Settings {
             ("rate_limit.read_burst", rate.read_burst.into()),
             ("rate_limit.write_per_second", rate.write_per_second.into()),
             ("rate_limit.write_burst", rate.write_burst.into()),
+            (
+                "rate_limit.auth_failures_per_minute",
+                rate.auth_failures_per_minute.into(),
+            ),
+            (
+                "rate_limit.auth_failure_burst",
+                rate.auth_failure_burst.into(),
+            ),
         ];
         for (name, value) in positive {
             anyhow::ensure!(

@@ -33,6 +33,9 @@ pub enum ApiError {
     /// A query parameter is wrong (400: the request line itself is bad).
     #[error("invalid query parameter")]
     BadQuery(Vec<FieldError>),
+    /// The body asks for more than one request may: too many items, or one item twice (400).
+    #[error("the request asks for more than one request may")]
+    BadRequest(Vec<FieldError>),
     #[error("invalid path parameter: {0}")]
     BadPath(String),
     #[error("malformed JSON: {0}")]
@@ -53,6 +56,8 @@ pub enum ApiError {
     IdempotencyInProgress,
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
+    #[error("this user already has {limit} active API keys, the most allowed; revoke one first")]
+    TooManyKeys { limit: u32 },
     #[error("invalid header: {0}")]
     BadHeader(String),
     #[error("the database is unavailable")]
@@ -69,7 +74,7 @@ pub enum ApiError {
     /// `Authorization: Bearer`, …): which one the caller meant cannot be known.
     #[error("the request carries more than one API key; send exactly one")]
     AmbiguousCredentials,
-    #[error("this key made too many {} requests; retry in {} s", .0.policy, .0.retry_after_secs.unwrap_or(1))]
+    #[error("{}", .0.refusal())]
     RateLimited(RateLimitStatus),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -130,9 +135,9 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound { .. } | ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::Invalid(errors) | ApiError::BadQuery(errors) => {
-                errors.first().map_or("invalid_request", |e| e.code)
-            }
+            ApiError::Invalid(errors)
+            | ApiError::BadQuery(errors)
+            | ApiError::BadRequest(errors) => errors.first().map_or("invalid_request", |e| e.code),
             ApiError::BadPath(_) => "invalid_id",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::NotAnObject => "invalid_body",
@@ -143,6 +148,7 @@ impl ApiError {
             ApiError::PreconditionRequired => "precondition_required",
             ApiError::IdempotencyInProgress => "idempotency_in_progress",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
+            ApiError::TooManyKeys { .. } => "too_many_api_keys",
             ApiError::BadHeader(_) => "invalid_header",
             ApiError::Unavailable | ApiError::DatabaseTimedOut => "service_unavailable",
             ApiError::RequestTimeout { .. } => "request_timeout",
@@ -179,7 +185,11 @@ impl ApiError {
                 "message": self.to_string(),
                 "physical_sample_id": existing_id,
             }),
-            ApiError::Invalid(errors) | ApiError::BadQuery(errors) if errors.len() == 1 => {
+            ApiError::Invalid(errors)
+            | ApiError::BadQuery(errors)
+            | ApiError::BadRequest(errors)
+                if errors.len() == 1 =>
+            {
                 errors[0].message.clone().into()
             }
             // Never leak internals; the cause is in the log under the request id.
@@ -194,7 +204,9 @@ impl ApiError {
     pub fn problem(&self) -> Value {
         let code = self.code();
         let errors = match self {
-            ApiError::Invalid(errors) | ApiError::BadQuery(errors) => errors.as_slice(),
+            ApiError::Invalid(errors)
+            | ApiError::BadQuery(errors)
+            | ApiError::BadRequest(errors) => errors.as_slice(),
             _ => &[],
         };
         let problem = Problem {
@@ -218,6 +230,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadQuery(_)
+            | ApiError::BadRequest(_)
             | ApiError::BadPath(_)
             | ApiError::MalformedJson(_)
             | ApiError::BadHeader(_)
@@ -227,7 +240,7 @@ impl ResponseError for ApiError {
             }
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
-            ApiError::IdempotencyInProgress => StatusCode::CONFLICT,
+            ApiError::IdempotencyInProgress | ApiError::TooManyKeys { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::DuplicateSample { .. } => StatusCode::CONFLICT,

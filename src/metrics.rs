@@ -7,7 +7,8 @@
 //! - `labcat_db_pool_connections{state="in_use"|"idle"}`: gauge, read at scrape time
 //! - `labcat_db_pool_max_connections`: gauge
 //! - `labcat_auth_failures_total`: counter of 401s from key checks
-//! - `labcat_rate_limited_requests_total{policy="read"|"write"}`: counter of 429s
+//! - `labcat_rate_limited_requests_total{policy="read"|"write"|"auth_failure"}`: counter of
+//!   429s (`auth_failure`: an address that failed authentication too often)
 //! - `labcat_entry_read_batch_size`: histogram of reads answered per coalesced statement
 
 use actix_web::http::Method;
@@ -82,14 +83,14 @@ impl Metrics {
         let rate_limited = IntCounterVec::new(
             Opts::new(
                 "labcat_rate_limited_requests_total",
-                "Requests refused because the key's rate limit was reached",
+                "Requests refused because a rate limit was reached",
             ),
             &["policy"],
         )
         .expect("valid metric");
 
-        // Both series exist from the start, so a dashboard sees 0 rather than nothing.
-        for policy in ["read", "write"] {
+        // Every series exists from the start, so a dashboard sees 0 rather than nothing.
+        for policy in ["read", "write", crate::rate_limit::AUTH_FAILURE_POLICY] {
             rate_limited.with_label_values(&[policy]);
         }
 

@@ -1,6 +1,7 @@
 //! Builds the HTTP application, for `labcat serve` and for the tests alike.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -37,9 +38,11 @@ pub struct AppState {
     pub require_if_match: bool,
     pub bulk_max_items: usize,
     pub idempotency_ttl: Duration,
+    /// Active keys one user may hold (`POST /api_keys`).
+    pub max_active_keys_per_user: u32,
     pub metrics: Metrics,
     /// `None` when rate limiting is off.
-    pub rate_limits: Option<RateLimits>,
+    pub rate_limits: Option<Arc<RateLimits>>,
     pub request_timeout: Option<Duration>,
     /// Signs search cursors; read from the database on first use (`cursor_key`).
     cursor_key: tokio::sync::OnceCell<CursorKey>,
@@ -89,6 +92,10 @@ impl Application {
             pool.clone(),
             Duration::from_secs(settings.writes.idempotency_ttl_seconds),
         );
+        let rate_limits = RateLimits::from_settings(&settings.rate_limit).map(Arc::new);
+        if let Some(limits) = &rate_limits {
+            rate_limit::spawn_eviction(limits);
+        }
         let state = web::Data::new(AppState {
             key_usage: KeyUsage::new(pool.clone(), KEY_USAGE_INTERVAL),
             key_cache: KeyCache::new(Duration::from_secs(settings.auth.key_cache_seconds)),
@@ -99,8 +106,9 @@ impl Application {
             require_if_match: settings.writes.require_if_match,
             bulk_max_items: settings.writes.bulk_max_items,
             idempotency_ttl: Duration::from_secs(settings.writes.idempotency_ttl_seconds),
+            max_active_keys_per_user: settings.auth.max_active_keys_per_user,
             metrics,
-            rate_limits: RateLimits::from_settings(&settings.rate_limit),
+            rate_limits,
             request_timeout: settings.server.request_timeout(),
             cursor_key: tokio::sync::OnceCell::new(),
             public_urls,

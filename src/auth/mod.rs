@@ -7,7 +7,7 @@ pub mod key_usage;
 pub mod principal;
 
 pub use api_key::{ApiKeySecret, KeyHash};
-pub use issue::issue_key;
+pub use issue::{IssueError, issue_key, issue_key_within};
 pub use key_cache::KeyCache;
 pub use key_usage::KeyUsage;
 pub use principal::Principal;

@@ -3,17 +3,20 @@
 //! key from one that never existed.
 
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::HeaderMap;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::KeyHash;
 use crate::db;
 use crate::domain::Scope;
 use crate::error::ApiError;
+use crate::rate_limit::{Class, RateLimitStatus};
 use crate::startup::AppState;
 
 #[derive(Debug, Clone)]
@@ -21,6 +24,8 @@ pub struct Principal {
     pub key_id: Uuid,
     pub user_id: String,
     pub scopes: Vec<Scope>,
+    /// When the key stops working; a key it mints may not outlive it.
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 impl Principal {
@@ -67,7 +72,7 @@ fn presented_secret(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 }
 
 /// Finds the key (in the short-lived key cache, else in the database), then charges the
-/// request to the key's rate limit.
+/// request to the user's rate limit.
 async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
@@ -82,13 +87,28 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     let principal = match state.key_cache.get(&hash) {
         Some(principal) => principal,
         None => {
-            let key = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes())
-                .await?
-                .ok_or_else(unauthorized)?;
+            // Only the TCP peer: forwarding headers are the client's to invent.
+            let address = request
+                .peer_addr()
+                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip());
+            if let Some(limits) = &state.rate_limits
+                && let Err(status) = limits.admit_lookup(address)
+            {
+                return Err(refuse(&request, state, status));
+            }
+            let found = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes()).await;
+            // Only a key the database does not know is a failure that costs a token.
+            if let Some(limits) = &state.rate_limits
+                && !matches!(found, Ok(None))
+            {
+                limits.forgive_lookup(address);
+            }
+            let key = found?.ok_or_else(unauthorized)?;
             let principal = Principal {
                 key_id: key.key_id,
                 user_id: key.user_id,
                 scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+                expires_at: key.expires_at,
             };
             state
                 .key_cache
@@ -100,16 +120,22 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     // The request log reads who made the request from here.
     request.extensions_mut().insert(principal.clone());
     if let Some(limits) = &state.rate_limits {
-        let outcome = limits.check(principal.key_id, request.method());
-        // `rate_limit::headers` puts the key's standing on the response from here.
-        let status = outcome.as_ref().unwrap_or_else(|status| status).clone();
-        request.extensions_mut().insert(status);
-        if let Err(status) = outcome {
-            state.metrics.rate_limited(status.policy);
-            return Err(ApiError::RateLimited(status));
+        match limits.check(&principal.user_id, Class::of_request(&request)) {
+            // `rate_limit::headers` puts the user's standing on the response from here.
+            Ok(status) => {
+                request.extensions_mut().insert(status);
+            }
+            Err(status) => return Err(refuse(&request, state, status)),
         }
     }
     Ok(principal)
+}
+
+/// A 429 for `status`, which the response's RateLimit headers will tell.
+fn refuse(request: &HttpRequest, state: &AppState, status: RateLimitStatus) -> ApiError {
+    state.metrics.rate_limited(status.policy);
+    request.extensions_mut().insert(status.clone());
+    ApiError::RateLimited(status)
 }
 
 impl FromRequest for Principal {

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use uuid::Uuid;
 
 use super::database::Database;
-use crate::auth::issue_key;
+use crate::auth::issue_key_within;
 use crate::config::Settings;
 use crate::db;
 use crate::domain::Scope;
@@ -57,7 +57,8 @@ pub async fn run(settings: &Settings, command: KeysCommand) -> anyhow::Result<()
         _ => None,
     };
     let database = Database::open(settings).await?;
-    let result = execute(&database, command, create).await;
+    let max_active = settings.auth.max_active_keys_per_user;
+    let result = execute(&database, command, create, max_active).await;
     database.close().await;
     result
 }
@@ -66,13 +67,22 @@ async fn execute(
     database: &Database,
     command: KeysCommand,
     create: Option<(Vec<Scope>, Option<Duration>)>,
+    max_active: u32,
 ) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create { user, name, .. } => {
             let (scopes, lifetime) = create.expect("validated above");
             let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
-            let (secret, record) =
-                issue_key(&database.pool, &user, &name, &scopes, expires_at).await?;
+            let (secret, record) = issue_key_within(
+                &database.pool,
+                &user,
+                &name,
+                &scopes,
+                expires_at,
+                max_active,
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("cannot create a key for user {user}: {error}"))?;
             println!("{}", secret.expose());
             eprintln!(
                 "created key {} ({}) for user {} with scopes {}{}",

@@ -56,6 +56,18 @@ pub async fn insert(db: impl PgExecutor<'_>, key: &NewKey<'_>) -> DbResult<KeyRe
     Ok(record)
 }
 
+/// The user's keys that are neither revoked nor expired.
+pub async fn count_active(db: impl PgExecutor<'_>, user_id: &str) -> DbResult<i64> {
+    let count = sqlx::query_scalar(
+        "SELECT count(*) FROM api_keys
+         WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await?;
+    Ok(count)
+}
+
 /// The key with this hash, if it is neither revoked nor expired.
 pub async fn find_active_by_hash(pool: &PgPool, key_hash: &[u8]) -> DbResult<Option<ActiveKey>> {
     let key = sqlx::query_as(

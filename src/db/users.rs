@@ -10,3 +10,13 @@ pub async fn ensure(db: impl PgExecutor<'_>, user_id: &str) -> DbResult<()> {
         .await?;
     Ok(())
 }
+
+/// Locks the user's row until the transaction ends, so that concurrent changes to what
+/// the user holds (its keys) take turns.
+pub async fn lock(db: impl PgExecutor<'_>, user_id: &str) -> DbResult<()> {
+    sqlx::query("SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE")
+        .bind(user_id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

@@ -65,6 +65,29 @@ impl NewApiKey {
         }
     }
 
+    /// The expiry of the key to mint, which may not outlive `parent` (the expiry of the
+    /// key minting it): none asked for means the parent's; a later one than the parent's
+    /// is refused (`expires_after_parent`) rather than quietly shortened, since the caller
+    /// named a time it would not get.
+    pub fn expiry_within(
+        &self,
+        parent: Option<DateTime<Utc>>,
+    ) -> Result<Option<DateTime<Utc>>, FieldError> {
+        match (self.expires_at, parent) {
+            (None, parent) => Ok(parent),
+            (Some(asked), Some(parent)) if asked > parent => Err(FieldError::new(
+                "expires_at",
+                "expires_after_parent",
+                format!(
+                    "'expires_at' is later than {}, when the key making this one expires; \
+                     a key cannot outlive the key that made it",
+                    timestamp::format(&parent)
+                ),
+            )),
+            (Some(asked), _) => Ok(Some(asked)),
+        }
+    }
+
     /// The first requested scope the caller does not hold: a key can only hand on what it
     /// has.
     pub fn scope_beyond(&self, caller: &[Scope]) -> Option<Scope> {
@@ -250,6 +273,32 @@ mod tests {
         for bad in [json!("2001-01-01T00:00:00Z"), json!("soon"), json!(5)] {
             assert!(parse(json!({"name": "x", "scopes": ["read"], "expires_at": bad})).is_err());
         }
+    }
+
+    #[test]
+    fn a_minted_key_expires_no_later_than_its_parent() {
+        let parent: DateTime<Utc> = "2030-01-01T00:00:00Z".parse().unwrap();
+        let forever = parse(json!({"name": "x", "scopes": ["read"]})).unwrap();
+        assert_eq!(forever.expiry_within(Some(parent)), Ok(Some(parent)));
+        assert_eq!(forever.expiry_within(None), Ok(None));
+        let sooner =
+            parse(json!({"name": "x", "scopes": ["read"], "expires_at": "2029-01-01T00:00:00Z"}))
+                .unwrap();
+        assert_eq!(sooner.expiry_within(Some(parent)), Ok(sooner.expires_at));
+        let later =
+            parse(json!({"name": "x", "scopes": ["read"], "expires_at": "2031-01-01T00:00:00Z"}))
+                .unwrap();
+        let error = later.expiry_within(Some(parent)).unwrap_err();
+        assert_eq!(
+            (error.field.as_str(), error.code),
+            ("expires_at", "expires_after_parent")
+        );
+        assert!(
+            error.message.contains("2030-01-01T00:00:00Z"),
+            "{}",
+            error.message
+        );
+        assert_eq!(later.expiry_within(None), Ok(later.expires_at));
     }
 
     #[test]

@@ -52,8 +52,10 @@ macro_rules! problem_response {
 problem_response!(
     BadRequest,
     "The request line or a header is wrong: a malformed path id, an unknown or invalid \
-     query parameter, malformed JSON, a bad `Idempotency-Key`/`If-Match` header, or two \
-     different API keys (`ambiguous_credentials`)."
+     query parameter, malformed JSON, a bad `Idempotency-Key`/`If-Match` header, two \
+     different API keys (`ambiguous_credentials`); or a bulk request asks for more than one \
+     request may: more items than allowed (`too_many_items`, naming the limit) or an entry \
+     named by two items (`duplicate_item`, naming it and its positions)."
 );
 problem_response!(
     Unauthorized,
@@ -72,8 +74,9 @@ problem_response!(
 problem_response!(
     Conflict,
     "A physical sample with this name exists (`duplicate_name`; `detail.physical_sample_id` \
-     names it), or a request with this `Idempotency-Key` is still running \
-     (`idempotency_in_progress`)."
+     names it), a request with this `Idempotency-Key` is still running \
+     (`idempotency_in_progress`), or the user already holds the most active API keys \
+     allowed (`too_many_api_keys`)."
 );
 problem_response!(
     PreconditionFailed,
@@ -108,8 +111,9 @@ problem_response!(
 );
 problem_response!(
     TooManyRequests,
-    "The key used up its rate limit for this kind of request (reads and writes are counted \
-     apart).",
+    "The user used up its rate limit for this kind of request (reads and writes are counted \
+     apart, every key of a user together; a bulk request costs one token per item), or this \
+     client address presented too many unknown keys (policy `auth_failure`).",
     "Retry-After" => retry_after(),
     "RateLimit" => header(Type::String, "`\"<policy>\";r=<left>;t=<seconds until full>`."),
     "RateLimit-Policy" => header(Type::String, "`\"<policy>\";q=<burst>;w=<seconds to refill>`."),

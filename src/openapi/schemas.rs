@@ -318,7 +318,9 @@ pub struct NewApiKey {
     pub name: String,
     #[schema(min_items = 1)]
     pub scopes: Vec<Scope>,
-    /// Must be in the future; `null` or absent: the key never expires.
+    /// Must be in the future, and no later than the expiry of the key making this one
+    /// (422 `expires_after_parent`); `null` or absent: the key expires with the key making
+    /// it, or never if that one never does.
     pub expires_at: Option<DateTime<Utc>>,
     /// Whose key (default: the caller's). Created if new.
     #[schema(pattern = r"^[A-Za-z0-9_.@-]{1,128}$")]

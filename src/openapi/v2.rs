@@ -133,14 +133,16 @@ pub struct SbgTag(pub String);
 /// `POST /v2/bulk/files/get|delete`.
 #[derive(ToSchema)]
 pub struct SbgFileIds {
-    /// At most `writes.bulk_max_items` (1000 by default).
+    /// At most `writes.bulk_max_items` (1000 by default) and the user's rate-limit bucket
+    /// (one token per item); each file at most once.
     pub file_ids: Vec<String>,
 }
 
 /// `POST /v2/bulk/files/update|edit`.
 #[derive(ToSchema)]
 pub struct SbgBulkFiles {
-    /// At most `writes.bulk_max_items` (1000 by default).
+    /// At most `writes.bulk_max_items` (1000 by default) and the user's rate-limit bucket
+    /// (one token per item); each file at most once.
     pub items: Vec<SbgBulkFile>,
 }
 
@@ -337,9 +339,9 @@ macro_rules! sbg_error_response {
 sbg_error_response!(
     SbgBadRequest,
     "Invalid request: an unknown or invalid query parameter or field, malformed JSON, a \
-     body that breaks the rules (the message names each problem), an entry rule such as \
-     a required If-Match, or an `Idempotency-Key` that is malformed or was used with a \
-     different request."
+     body that breaks the rules (the message names each problem), a bulk request with too \
+     many items or a file named twice, an entry rule such as a required If-Match, or an \
+     `Idempotency-Key` that is malformed or was used with a different request."
 );
 sbg_error_response!(
     SbgUnauthorized,
@@ -361,7 +363,8 @@ sbg_error_response!(
 );
 sbg_error_response!(
     SbgTooManyRequests,
-    "The key used up its rate limit; wait until `X-RateLimit-Reset`."
+    "The user used up its rate limit (a bulk request costs one token per item), or this \
+     client address presented too many unknown keys; wait until `X-RateLimit-Reset`."
 );
 sbg_error_response!(
     SbgServiceUnavailable,

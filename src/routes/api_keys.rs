@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::body::JsonObject;
 use super::response::{parse_id, query_pairs};
-use crate::auth::{Principal, issue_key};
+use crate::auth::{IssueError, Principal, issue_key_within};
 use crate::db;
 use crate::db::api_keys::KeyRecord;
 use crate::domain::api_key::{ApiKeyView, NewApiKey, valid_user_id};
@@ -86,8 +86,11 @@ pub async fn list(
     tag = "api keys",
     summary = "Create an API key",
     description = "The response carries the secret, shown this once; only its SHA-256 is \
-        stored. The new key's scopes cannot exceed the caller's; a key for another user needs \
-        `admin` (and creates the user if new).",
+        stored. The new key's scopes cannot exceed the caller's (403), nor can it outlive the \
+        caller's key: without `expires_at` it expires with the caller's key, and a later \
+        `expires_at` is a 422 (`expires_after_parent`). A key for another user needs `admin` \
+        (and creates the user if new). A user holding `auth.max_active_keys_per_user` (100) \
+        active keys gets a 409 (`too_many_api_keys`) until one is revoked or expires.",
     request_body(content = NewApiKeyBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = CreatedApiKey),
@@ -120,14 +123,20 @@ pub async fn create(
     if let Some(scope) = new_key.scope_beyond(&principal.scopes) {
         return Err(ApiError::Forbidden(scope));
     }
-    let (secret, record) = issue_key(
+    let expires_at = new_key.expiry_within(principal.expires_at)?;
+    let (secret, record) = issue_key_within(
         &state.pool,
         &user_id,
         &new_key.name,
         &new_key.scopes,
-        new_key.expires_at,
+        expires_at,
+        state.max_active_keys_per_user,
     )
-    .await?;
+    .await
+    .map_err(|error| match error {
+        IssueError::TooManyKeys { limit } => ApiError::TooManyKeys { limit },
+        IssueError::Db(error) => error.into(),
+    })?;
     tracing::info!(
         key_id = %record.key_id,
         user_id = %record.user_id,

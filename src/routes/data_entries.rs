@@ -1,9 +1,11 @@
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::body::{JsonBody, JsonObject};
+use super::bulk::{self, JsonItems};
 use super::response::{
     entry_fields, entry_response, if_match, not_modified, parse_id, query_pairs,
 };
@@ -11,9 +13,12 @@ use crate::auth::Principal;
 use crate::catalog::entries as catalog;
 use crate::db;
 use crate::db::data_entries::MetadataWrite;
+use crate::domain::data_entry::EntryBody as EntryAnswer;
 use crate::domain::query_limits::exceeds_a_limit;
 use crate::domain::search::Cursor;
-use crate::domain::{DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey};
+use crate::domain::{
+    DataEntry, DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey,
+};
 use crate::error::ApiError;
 use crate::openapi::params::{
     BulkParams, EntryFields, HistoryParams, IfMatch as IfMatchHeader, IfNoneMatch, SearchParams,
@@ -244,8 +249,12 @@ pub async fn delete(
     summary = "Update many data entries",
     description = "One result per item, in order; each item is atomic on its own and reports \
         the status it would have had alone. With `?atomic=true` the batch is all or nothing: \
-        one bad item is a 422 naming it (`[index].field`) and nothing is applied. At most \
-        `writes.bulk_max_items` (1000 by default) items.",
+        one bad item is a 422 naming it (`[index].field`) and nothing is applied. Before any \
+        work: an entry named by two items is a 400 (`duplicate_item`, naming it and its \
+        positions); more items than `writes.bulk_max_items` (1000 by default) or than the \
+        user's write rate-limit bucket holds (200 by default), a 400 (`too_many_items`, \
+        naming the limit). Each item costs one rate-limit token (429 when the bucket cannot \
+        pay now).",
     params(BulkParams),
     request_body(content(
         (Vec<BulkPatchItem> = "application/json"),
@@ -278,20 +287,19 @@ pub async fn bulk_update(
     let Value::Array(items) = body else {
         return Err(FieldError::invalid_type("body", "a JSON array of patches").into());
     };
-    if items.len() > state.bulk_max_items {
-        return Err(FieldError::new(
-            "body",
-            "too_many_items",
-            format!("at most {} items per request", state.bulk_max_items),
-        )
-        .into());
-    }
+    bulk::check_count(&state, &request, "body", items.len())?;
     let parsed: Vec<_> = items
         .into_iter()
         .map(|item| parse_bulk_item(item, &state))
         .collect();
     let ids: Vec<Option<Uuid>> = parsed.iter().map(|(id, _)| *id).collect();
     let parsed: Vec<_> = parsed.into_iter().map(|(_, item)| item).collect();
+    let named = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(position, id)| Some((position, (*id)?)));
+    bulk::refuse_repeats(named, |position| format!("[{position}].data_id"))?;
+    bulk::charge(&state, &request, &principal, parsed.len())?;
 
     if atomic {
         let errors: Vec<FieldError> = parsed
@@ -303,23 +311,21 @@ pub async fn bulk_update(
             return Err(ApiError::Invalid(errors));
         }
         let mut transaction = state.pool.begin().await?;
-        let mut results = Vec::with_capacity(parsed.len());
+        let mut results = JsonItems::new("[");
         for (i, item) in parsed.into_iter().enumerate() {
             let (data_id, patch) = item.expect("checked above");
             match apply_bulk_item(&mut transaction, &state, &principal, data_id, &patch).await {
-                Ok(entry) => {
-                    results.push(json!({"data_id": data_id, "status": 200, "entry": entry}))
-                }
+                Ok(entry) => results.push(&Applied::new(&entry))?,
                 // Dropping the transaction rolls every earlier item back.
                 Err(error) => return Err(ApiError::Invalid(vec![item_error(i, &error)])),
             }
         }
         transaction.commit().await?;
-        return Ok(HttpResponse::Ok().json(results));
+        return Ok(results.respond("]"));
     }
 
     let mut conn = state.pool.acquire().await?;
-    let mut results = Vec::with_capacity(parsed.len());
+    let mut results = JsonItems::new("[");
     for (item, data_id) in parsed.into_iter().zip(ids) {
         let outcome = match item {
             Ok((data_id, patch)) => {
@@ -327,16 +333,34 @@ pub async fn bulk_update(
             }
             Err(error) => Err(error),
         };
-        results.push(match outcome {
-            Ok(entry) => json!({"data_id": data_id, "status": 200, "entry": entry}),
-            Err(error) => json!({
+        match outcome {
+            Ok(entry) => results.push(&Applied::new(&entry))?,
+            Err(error) => results.push(&json!({
                 "data_id": data_id,
                 "status": actix_web::ResponseError::status_code(&error).as_u16(),
                 "problem": error.problem(),
-            }),
-        });
+            }))?,
+        }
     }
-    Ok(HttpResponse::Ok().json(results))
+    Ok(results.respond("]"))
+}
+
+/// A bulk item that was applied, serialised straight from the entry (no JSON tree).
+#[derive(Serialize)]
+struct Applied<'a> {
+    data_id: Uuid,
+    status: u16,
+    entry: EntryAnswer<'a>,
+}
+
+impl<'a> Applied<'a> {
+    fn new(entry: &'a DataEntry) -> Self {
+        Self {
+            data_id: entry.data_id,
+            status: 200,
+            entry: entry.body(),
+        }
+    }
 }
 
 type BulkItem = Result<(Uuid, DataEntryPatch), ApiError>;
@@ -377,12 +401,12 @@ async fn apply_bulk_item(
     principal: &Principal,
     data_id: Uuid,
     patch: &DataEntryPatch,
-) -> Result<Value, ApiError> {
+) -> Result<DataEntry, ApiError> {
     let metadata = patch
         .metadata
         .as_ref()
         .map(|m| Value::from(m.as_object().clone()));
-    let entry = catalog::update(
+    catalog::update(
         conn,
         state,
         principal,
@@ -391,8 +415,7 @@ async fn apply_bulk_item(
         MetadataWrite::Merge(metadata.as_ref()),
         None,
     )
-    .await?;
-    Ok(entry.to_json())
+    .await
 }
 
 /// An item's problem as one `errors` member, its field prefixed with the item's index.

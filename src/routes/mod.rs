@@ -23,6 +23,7 @@ macro_rules! route_table {
 // `pub(crate)` where the OpenAPI description (crate::openapi) names the handlers.
 pub(crate) mod api_keys;
 mod body;
+pub(crate) mod bulk;
 pub(crate) mod data_entries;
 pub(crate) mod docs;
 pub(crate) mod health;

@@ -6,7 +6,7 @@ use labcat::domain::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, send, spawn_app};
+use crate::helpers::{TestApp, send, spawn_app, spawn_app_with};
 
 async fn create_key(app: &TestApp, as_key: &str, body: Value) -> (StatusCode, Value) {
     send(
@@ -253,4 +253,126 @@ async fn bad_key_requests_get_clear_4xx_problems() {
     assert_eq!(problem["code"], "unknown_parameter");
     let (status, _) = send(app.anonymous(Method::GET, "/api_keys")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_minted_key_cannot_outlive_the_key_that_made_it() {
+    let app = spawn_app().await;
+    let parent_expiry = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let (parent, parent_record) = labcat::auth::issue_key(
+        &app.pool,
+        &app.user_id,
+        "short-lived",
+        &[Scope::Read, Scope::Write],
+        Some(parent_expiry),
+    )
+    .await
+    .unwrap();
+    let parent = parent.expose().to_owned();
+    let parent_expiry = labcat::domain::timestamp::format(&parent_record.expires_at.unwrap());
+
+    let (status, problem) = create_key(
+        &app,
+        &parent,
+        json!({"name": "later", "scopes": ["read"], "expires_at": "2999-01-01T00:00:00Z"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "expires_after_parent");
+    assert_eq!(problem["errors"][0]["field"], "expires_at");
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&parent_expiry),
+        "{problem}"
+    );
+
+    let (status, child) = create_key(
+        &app,
+        &parent,
+        json!({"name": "forever?", "scopes": ["read"], "expires_at": null}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{child}");
+    assert_eq!(
+        child["expires_at"],
+        parent_expiry.as_str(),
+        "the parent's expiry"
+    );
+    let child = child["key"].as_str().unwrap();
+    let (status, _) = send(app.request_as(child, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Once the parent has expired, so has the child.
+    let left = parent_record.expires_at.unwrap() - chrono::Utc::now();
+    tokio::time::sleep(left.to_std().unwrap_or_default() + Duration::from_millis(100)).await;
+    let (status, _) = send(app.request_as(child, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // A key that never expires may mint keys that never expire.
+    let (status, created) =
+        create_key(&app, &app.api_key, json!({"name": "x", "scopes": ["read"]})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["expires_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_user_holding_the_most_active_keys_gets_a_409_until_one_is_revoked_or_expires() {
+    let app = spawn_app_with(|settings| settings.auth.max_active_keys_per_user = 3).await;
+    let mut ids = Vec::new();
+    for name in ["second", "third"] {
+        let (status, created) = create_key(
+            &app,
+            &app.api_key,
+            json!({"name": name, "scopes": ["read"]}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let (status, problem) = create_key(
+        &app,
+        &app.api_key,
+        json!({"name": "fourth", "scopes": ["read"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "too_many_api_keys");
+    assert!(
+        problem["detail"].as_str().unwrap().contains('3'),
+        "{problem}"
+    );
+
+    // An admin making keys for the user meets the same bound.
+    let admin = app
+        .key_for("root", &[Scope::Read, Scope::Write, Scope::Admin])
+        .await;
+    let (status, _) = create_key(
+        &app,
+        &admin,
+        json!({"name": "fourth", "scopes": ["read"], "user_id": app.user_id}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let (status, _) = send(app.request(Method::DELETE, &format!("/api_keys/{}", ids[0]))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = create_key(
+        &app,
+        &app.api_key,
+        json!({"name": "fourth", "scopes": ["read"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "a revoked key does not count");
+
+    sqlx::query("UPDATE api_keys SET expires_at = now() - interval '1 second' WHERE key_id = $1")
+        .bind(uuid::Uuid::parse_str(&ids[1]).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let (status, _) = create_key(
+        &app,
+        &app.api_key,
+        json!({"name": "fifth", "scopes": ["read"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "nor does an expired one");
 }

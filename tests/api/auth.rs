@@ -2,7 +2,7 @@ use labcat::domain::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{send, spawn_app};
+use crate::helpers::{send, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn requests_without_a_key_get_a_401_problem() {
@@ -328,5 +328,88 @@ async fn two_different_keys_in_one_request_are_a_400_and_the_same_key_twice_is_o
             .header("X-API-KEY", format!(" {} ", app.api_key)),
     )
     .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_new_key_of_the_same_user_draws_from_the_same_rate_limit_bucket() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.read_per_second = 1;
+        settings.rate_limit.read_burst = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        let (status, _) = send(app.get("/api_keys")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let fresh = app.key_for(&app.user_id, &[Scope::Read]).await;
+    let (status, problem) = send(app.request_as(&fresh, Method::GET, "/api_keys")).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{problem}");
+    assert_eq!(problem["code"], "rate_limited");
+    let bob = app.key_for("bob", &[Scope::Read]).await;
+    let (status, _) = send(app.request_as(&bob, Method::GET, "/api_keys")).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "another user has buckets of their own"
+    );
+}
+
+/// A key of the right shape that no one was ever given.
+fn guessed_key() -> String {
+    format!("lc_{}{}", uuid::Uuid::new_v4().simple(), "Guessed1")
+}
+
+#[tokio::test]
+async fn failed_authentications_from_one_address_are_refused_before_the_database_is_asked() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.auth_failure_burst = 3;
+        settings.rate_limit.auth_failures_per_minute = 1;
+    })
+    .await;
+    // Keys that check out cost nothing, however many there are.
+    let mut checked_out = String::new();
+    for _ in 0..5 {
+        checked_out = app.key_for(&app.user_id, &[Scope::Read]).await;
+        let (status, _) = send(app.request_as(&checked_out, Method::GET, "/v2/user")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for _ in 0..3 {
+        let (status, _) = send(app.request_as(&guessed_key(), Method::GET, "/data_entries")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    // Without a database, a lookup would be a 503: a 429 means none was made.
+    app.pool.close().await;
+    let response = app
+        .request_as(&guessed_key(), Method::GET, "/data_entries")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1);
+    assert!(
+        response.headers()["ratelimit-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("\"auth_failure\";q=3"),
+        "{:?}",
+        response.headers()
+    );
+    let problem: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("failed authentications from this address"),
+        "{problem}"
+    );
+    // A key checked out moments ago is still trusted from the cache.
+    let (status, _) = send(app.request_as(&checked_out, Method::GET, "/v2/user")).await;
     assert_eq!(status, StatusCode::OK);
 }

@@ -90,7 +90,7 @@ async fn readyz_names_the_applied_migrations_and_healthz_needs_nothing() {
 }
 
 #[tokio::test]
-async fn a_key_past_its_burst_gets_429_with_retry_after_and_ratelimit_headers_then_recovers() {
+async fn a_user_past_its_burst_gets_429_with_retry_after_and_ratelimit_headers_then_recovers() {
     let app = spawn_app_with(|settings| {
         settings.rate_limit.read_per_second = 1;
         settings.rate_limit.read_burst = 2;
@@ -117,14 +117,14 @@ async fn a_key_past_its_burst_gets_429_with_retry_after_and_ratelimit_headers_th
     assert_eq!(problem["code"], "rate_limited");
     assert_eq!(problem["status"], 429);
 
-    // Writes have their own bucket, and other keys their own buckets.
+    // Writes have their own bucket, and other users their own buckets.
     let (status, _) = send(
         app.request(Method::POST, "/data_entries")
             .json(&json!({"raw_name": "x", "char_source_type": "xps"})),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
-    let other = app.key_for(&app.user_id, &[Scope::Read]).await;
+    let other = app.key_for("bob", &[Scope::Read]).await;
     let (status, _) = send(app.request_as(&other, Method::GET, "/data_entries")).await;
     assert_eq!(status, StatusCode::OK);
 

@@ -295,3 +295,25 @@ async fn the_request_log_has_one_json_line_per_request_and_never_the_secret_or_b
     assert_eq!(refused.len(), 1, "{requests:?}");
     assert_eq!(refused[0]["user_id"], "");
 }
+
+#[tokio::test]
+async fn labcat_keys_create_refuses_a_key_past_the_users_cap() {
+    let database_url = fresh_database_url().await;
+    let create = || {
+        let mut command = labcat(&["keys", "create", "--user", "alice"]);
+        command
+            .env("DATABASE_URL", &database_url)
+            .env("LABCAT__AUTH__MAX_ACTIVE_KEYS_PER_USER", "1");
+        command
+    };
+    let first = create().output().await.unwrap();
+    assert!(first.status.success(), "{first:?}");
+    let second = create().output().await.unwrap();
+    assert_eq!(second.status.code(), Some(1), "{second:?}");
+    assert!(second.stdout.is_empty(), "no secret printed");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("1 active keys") && stderr.contains("auth.max_active_keys_per_user"),
+        "{stderr}"
+    );
+}

@@ -573,9 +573,11 @@ async fn bulk_delete_and_delete_remove_entries() {
     let app = spawn_app().await;
     let a = app.create_entry_id(json!({})).await;
     let b = app.create_entry_id(json!({})).await;
-    let (_, body) =
-        send(sbg(&app, Method::POST, "/bulk/files/delete").json(&json!({"file_ids": [a, a]})))
-            .await;
+    let missing = uuid::Uuid::new_v4().to_string();
+    let (_, body) = send(
+        sbg(&app, Method::POST, "/bulk/files/delete").json(&json!({"file_ids": [a, missing]})),
+    )
+    .await;
     assert_eq!(body["items"][0]["resource"]["id"], a);
     assert_sbg_error(&body["items"][1]["error"], 404, 5002);
     let response = sbg(&app, Method::DELETE, &format!("/files/{b}"))
@@ -600,4 +602,93 @@ async fn a_file_query_with_more_metadata_values_than_allowed_is_a_400() {
     let (status, body) = send(sbg(&app, Method::GET, &format!("/files?{filters}"))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["message"].as_str().unwrap().contains("32"), "{body}");
+}
+
+#[tokio::test]
+async fn every_bulk_route_refuses_a_file_named_twice_before_doing_anything() {
+    let app = spawn_app().await;
+    let a = app.create_entry_id(json!({"raw_name": "a"})).await;
+    let b = app.create_entry_id(json!({"raw_name": "b"})).await;
+    let requests = [
+        ("/bulk/files/get", json!({"file_ids": [a, b, a]})),
+        ("/bulk/files/delete", json!({"file_ids": [a, b, a]})),
+        (
+            "/bulk/files/update",
+            json!({"items": [{"id": a, "name": "x"}, {"id": b}, {"id": a, "name": "y"}]}),
+        ),
+        (
+            "/bulk/files/edit",
+            json!({"items": [{"id": a, "name": "x"}, {"id": b}, {"file_id": a}]}),
+        ),
+    ];
+    for (path, body) in requests {
+        let (status, error) = send(sbg(&app, Method::POST, path).json(&body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+        assert_sbg_error(&error, 400, 90000);
+        let message = error["message"].as_str().unwrap();
+        assert!(
+            message.contains(&a) && message.contains("positions 0, 2"),
+            "{path}: {message}"
+        );
+        assert!(
+            error["more_info"]
+                .as_str()
+                .unwrap()
+                .contains("duplicate_item")
+        );
+    }
+    for id in [&a, &b] {
+        let entry = native_entry(&app, id).await;
+        assert_eq!(entry["revision"], 1, "nothing changed or deleted: {entry}");
+    }
+}
+
+#[tokio::test]
+async fn a_bulk_get_costs_one_read_token_per_file() {
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit.read_per_second = 1;
+        settings.rate_limit.read_burst = 10;
+    })
+    .await;
+    let ids =
+        |n: usize| -> Vec<String> { (0..n).map(|_| uuid::Uuid::new_v4().to_string()).collect() };
+    let response = sbg(&app, Method::POST, "/bulk/files/get")
+        .json(&json!({"file_ids": ids(8)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["x-ratelimit-limit"],
+        "10",
+        "the read bucket"
+    );
+    let remaining: u64 = response.headers()["x-ratelimit-remaining"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(remaining <= 2, "8 of the 10 tokens are spent: {remaining}");
+
+    let now = chrono::Utc::now().timestamp();
+    let response = sbg(&app, Method::POST, "/bulk/files/get")
+        .json(&json!({"file_ids": ids(5)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key("retry-after"));
+    let reset: i64 = response.headers()["x-ratelimit-reset"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(reset > now);
+    assert_sbg_error(&response.json().await.unwrap(), 429, 1000);
+
+    // Writes draw from their own bucket.
+    let (status, _) =
+        send(sbg(&app, Method::POST, "/bulk/files/delete").json(&json!({"file_ids": ids(5)})))
+            .await;
+    assert_eq!(status, StatusCode::OK);
 }

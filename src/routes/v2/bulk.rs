@@ -2,13 +2,19 @@
 //! order, `{"resource": …}` or `{"error": …}`, with 200 even when some items failed (the
 //! client does not match results by id). Every item goes through the same catalogue
 //! operation as a single request and is atomic on its own.
+//!
+//! Before any work (see `routes::bulk`): at most `writes.bulk_max_items` items, and no
+//! more than the user's rate-limit bucket holds (400 `too_many_items`); no file named by two
+//! items (400 `duplicate_item`); one token per item (429 when the bucket cannot pay now;
+//! bulk get draws from the read bucket, the others from the write bucket).
 
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::error::sbg_error;
-use super::shape::{FILE_FIELDS, base_url, file_id, file_json, without_nulls};
+use super::shape::{FILE_FIELDS, base_url, file_id, into_file_json, without_nulls};
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
 use crate::db::data_entries::MetadataWrite;
@@ -16,6 +22,7 @@ use crate::domain::{DataEntryPatch, FieldError, MetadataLimits, MetadataPatch, S
 use crate::error::ApiError;
 use crate::openapi::v2::*;
 use crate::routes::body::JsonObject;
+use crate::routes::bulk::{self as limits, JsonItems};
 use crate::startup::AppState;
 
 /// `{"file_ids": [...]}`: each file, or why not.
@@ -26,7 +33,11 @@ use crate::startup::AppState;
     tag = "v2 files",
     summary = "Get many files",
     description = "One result per item, in request order, `resource` or `error`; 200 even \
-        when some items failed. Each item is atomic on its own.",
+        when some items failed. Each item is atomic on its own. Before any work: a file \
+        named by two items is a 400 (`duplicate_item`, naming it and its positions); more \
+        items than `writes.bulk_max_items` or than the user's rate-limit bucket holds, a 400 \
+        (`too_many_items`, naming the limit). Each item costs one rate-limit token (429 when \
+        the bucket cannot pay now).",
     request_body(content = SbgFileIds, content_type = "application/json"),
     responses(
         (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
@@ -45,20 +56,20 @@ pub async fn get(
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
-    let ids = file_ids(body, &state)?;
+    let ids = file_ids(body, &state, &request, &principal)?;
     let base = base_url(&request);
     let mut conn = state.pool.acquire().await?;
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
-        let outcome = match file_id(&id) {
+    let mut items = JsonItems::new(ITEMS_OPENING);
+    for (_, data_id) in ids {
+        let outcome = match data_id {
             Ok(data_id) => catalog::get(&mut conn, &principal, data_id)
                 .await
-                .map(|entry| file_json(&entry, &base)),
+                .map(|entry| into_file_json(entry, &base)),
             Err(error) => Err(error),
         };
-        items.push(record(outcome));
+        items.push(&Record::of(outcome))?;
     }
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(items.respond(ITEMS_CLOSING))
 }
 
 /// `{"file_ids": [...]}`: deletes each; a deleted file's record is `{"resource": {"id"}}`.
@@ -69,7 +80,11 @@ pub async fn get(
     tag = "v2 files",
     summary = "Delete many files",
     description = "One result per item, in request order, `resource` or `error`; 200 even \
-        when some items failed. Each item is atomic on its own.",
+        when some items failed. Each item is atomic on its own. Before any work: a file \
+        named by two items is a 400 (`duplicate_item`, naming it and its positions); more \
+        items than `writes.bulk_max_items` or than the user's rate-limit bucket holds, a 400 \
+        (`too_many_items`, naming the limit). Each item costs one rate-limit token (429 when \
+        the bucket cannot pay now).",
     request_body(content = SbgFileIds, content_type = "application/json"),
     responses(
         (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
@@ -84,22 +99,23 @@ pub async fn get(
 pub async fn delete(
     principal: Principal,
     state: web::Data<AppState>,
+    request: HttpRequest,
     JsonObject(body): JsonObject,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Write)?;
-    let ids = file_ids(body, &state)?;
+    let ids = file_ids(body, &state, &request, &principal)?;
     let mut conn = state.pool.acquire().await?;
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
-        let outcome = match file_id(&id) {
+    let mut items = JsonItems::new(ITEMS_OPENING);
+    for (id, data_id) in ids {
+        let outcome = match data_id {
             Ok(data_id) => catalog::delete(&mut conn, &state, &principal, data_id, None)
                 .await
                 .map(|()| json!({ "id": id })),
             Err(error) => Err(error),
         };
-        items.push(record(outcome));
+        items.push(&Record::of(outcome))?;
     }
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(items.respond(ITEMS_CLOSING))
 }
 
 /// `{"items": [{id, name, tags, metadata}]}`: replaces each file's name, tags and
@@ -111,7 +127,11 @@ pub async fn delete(
     tag = "v2 files",
     summary = "Replace many files' name, tags and metadata",
     description = "One result per item, in request order, `resource` or `error`; 200 even \
-        when some items failed. Each item is atomic on its own.",
+        when some items failed. Each item is atomic on its own. Before any work: a file \
+        named by two items is a 400 (`duplicate_item`, naming it and its positions); more \
+        items than `writes.bulk_max_items` or than the user's rate-limit bucket holds, a 400 \
+        (`too_many_items`, naming the limit). Each item costs one rate-limit token (429 when \
+        the bucket cannot pay now).",
     request_body(content = SbgBulkFiles, content_type = "application/json"),
     responses(
         (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
@@ -141,7 +161,11 @@ pub async fn update(
     tag = "v2 files",
     summary = "Merge into many files",
     description = "One result per item, in request order, `resource` or `error`; 200 even \
-        when some items failed. Each item is atomic on its own.",
+        when some items failed. Each item is atomic on its own. Before any work: a file \
+        named by two items is a 400 (`duplicate_item`, naming it and its positions); more \
+        items than `writes.bulk_max_items` or than the user's rate-limit bucket holds, a 400 \
+        (`too_many_items`, naming the limit). Each item costs one rate-limit token (429 when \
+        the bucket cannot pay now).",
     request_body(content = SbgBulkFiles, content_type = "application/json"),
     responses(
         (status = 200, description = "Each item's outcome.", body = SbgBulkResults),
@@ -179,12 +203,24 @@ async fn write(
     let Some(Value::Array(requested)) = body.remove("items") else {
         return Err(FieldError::invalid_type("items", "a JSON array of files").into());
     };
-    check_count(requested.len(), &state)?;
+    limits::check_count(&state, &request, "items", requested.len())?;
+    let changes: Vec<Result<Change, ApiError>> = requested
+        .into_iter()
+        .map(|item| parse_item(item, mode, &state.metadata_limits))
+        .collect();
+    let ids = changes.iter().enumerate().filter_map(|(position, change)| {
+        change
+            .as_ref()
+            .ok()
+            .map(|change| (position, change.data_id))
+    });
+    limits::refuse_repeats(ids, |position| format!("items[{position}].id"))?;
+    limits::charge(&state, &request, &principal, changes.len())?;
     let base = base_url(&request);
     let mut conn = state.pool.acquire().await?;
-    let mut items = Vec::with_capacity(requested.len());
-    for item in requested {
-        let outcome = match parse_item(item, mode, &state.metadata_limits) {
+    let mut items = JsonItems::new(ITEMS_OPENING);
+    for change in changes {
+        let outcome = match change {
             Ok(change) => {
                 let write = match &change.metadata {
                     Some(document) if mode == Mode::Replace => MetadataWrite::Replace(document),
@@ -200,47 +236,69 @@ async fn write(
                     None,
                 )
                 .await
-                .map(|entry| file_json(&entry, &base))
+                .map(|entry| into_file_json(entry, &base))
             }
             Err(error) => Err(error),
         };
-        items.push(record(outcome));
+        items.push(&Record::of(outcome))?;
     }
-    Ok(HttpResponse::Ok().json(json!({ "items": items })))
+    Ok(items.respond(ITEMS_CLOSING))
 }
 
-/// One bulk result in the shape the client reads.
-fn record(outcome: Result<Value, ApiError>) -> Value {
-    match outcome {
-        Ok(resource) => json!({ "resource": resource }),
-        Err(error) => json!({ "error": sbg_error(&error).1 }),
+/// The answer is `{"items": [...]}`, written item by item.
+const ITEMS_OPENING: &str = r#"{"items":["#;
+const ITEMS_CLOSING: &str = "]}";
+
+/// One bulk result in the shape the client reads: `{"resource": …}` or `{"error": …}`.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Record {
+    Resource(Value),
+    Error(Value),
+}
+
+impl Record {
+    fn of(outcome: Result<Value, ApiError>) -> Self {
+        match outcome {
+            Ok(resource) => Record::Resource(resource),
+            Err(error) => Record::Error(sbg_error(&error).1),
+        }
     }
 }
 
-fn check_count(count: usize, state: &AppState) -> Result<(), ApiError> {
-    if count > state.bulk_max_items {
-        return Err(FieldError::new(
-            "items",
-            "too_many_items",
-            format!("at most {} items per request", state.bulk_max_items),
-        )
-        .into());
-    }
-    Ok(())
-}
+/// A file id as sent, and the entry it names (or the 404 of an id that names none).
+type RequestedFile = (String, Result<Uuid, ApiError>);
 
-fn file_ids(mut body: Map<String, Value>, state: &AppState) -> Result<Vec<String>, ApiError> {
+/// The `file_ids` of a bulk get or delete, each with its UUID (or the 404 of an id that is
+/// none), checked and charged: not too many, none twice.
+fn file_ids(
+    mut body: Map<String, Value>,
+    state: &AppState,
+    request: &HttpRequest,
+    principal: &Principal,
+) -> Result<Vec<RequestedFile>, ApiError> {
     let invalid = || FieldError::invalid_type("file_ids", "a JSON array of file ids");
     let Some(Value::Array(ids)) = body.remove("file_ids") else {
         return Err(invalid().into());
     };
-    check_count(ids.len(), state)?;
-    ids.into_iter()
+    limits::check_count(state, request, "file_ids", ids.len())?;
+    let ids = ids
+        .into_iter()
         .map(|id| match id {
-            Value::String(id) => Ok(id),
-            _ => Err(invalid().into()),
+            Value::String(id) => {
+                let data_id = file_id(&id);
+                Ok((id, data_id))
+            }
+            _ => Err(ApiError::from(invalid())),
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let parsed = ids
+        .iter()
+        .enumerate()
+        .filter_map(|(position, (_, data_id))| Some((position, *data_id.as_ref().ok()?)));
+    limits::refuse_repeats(parsed, |position| format!("file_ids[{position}]"))?;
+    limits::charge(state, request, principal, ids.len())?;
+    Ok(ids)
 }
 
 struct Change {

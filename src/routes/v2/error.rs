@@ -20,11 +20,15 @@ pub fn sbg_error(error: &ApiError) -> (StatusCode, Value) {
             "data entry" | "file" => format!("Requested file {id} does not exist."),
             _ => format!("Requested {what} {id} does not exist."),
         },
-        ApiError::Invalid(errors) | ApiError::BadQuery(errors) if !errors.is_empty() => errors
-            .iter()
-            .map(|e| e.message.as_str())
-            .collect::<Vec<_>>()
-            .join("; "),
+        ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors)
+            if !errors.is_empty() =>
+        {
+            errors
+                .iter()
+                .map(|e| e.message.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
         // Never leak internals; the cause is in the log under the request id.
         ApiError::Internal(_) => "An unexpected error occurred.".to_owned(),
         other => other.to_string(),
@@ -55,7 +59,7 @@ fn status_and_code(error: &ApiError) -> (StatusCode, u32) {
             };
             (StatusCode::NOT_FOUND, code)
         }
-        ApiError::Invalid(errors) | ApiError::BadQuery(errors) => {
+        ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors) => {
             let on = |field: &str| errors.iter().any(|e| e.field.starts_with(field));
             let code = if on("metadata") {
                 5006 // metadata validation failed
@@ -111,6 +115,8 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::Invalid(vec![FieldError::required("name")]),
             ApiError::BadQuery(vec![]),
+            ApiError::BadRequest(vec![FieldError::new("items", "duplicate_item", "twice")]),
+            ApiError::TooManyKeys { limit: 1 },
             ApiError::BadPath("x".into()),
             ApiError::MalformedJson("x".into()),
             ApiError::NotAnObject,

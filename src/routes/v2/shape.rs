@@ -48,11 +48,16 @@ pub fn file_id(raw: &str) -> Result<Uuid, ApiError> {
 }
 
 pub fn file_json(entry: &DataEntry, base: &str) -> Value {
-    let metadata = match &entry.metadata {
-        Value::Object(_) => entry.metadata.clone(),
+    into_file_json(entry.clone(), base)
+}
+
+/// The file object of `entry`, moving its metadata and tags rather than copying them.
+pub fn into_file_json(entry: DataEntry, base: &str) -> Value {
+    let metadata = match entry.metadata {
+        Value::Object(_) => entry.metadata,
         _ => json!({}),
     };
-    json!({
+    let mut file = json!({
         "href": format!("{base}/files/{}", entry.data_id),
         "id": entry.data_id.to_string(),
         "name": entry.raw_name,
@@ -67,9 +72,13 @@ pub fn file_json(entry: &DataEntry, base: &str) -> Value {
         "modified_on": timestamp::format(&entry.last_updated),
         "storage": {"type": "PLATFORM"},
         "origin": {},
-        "tags": entry.tags,
-        "metadata": metadata,
-    })
+        "tags": Value::Null,
+        "metadata": Value::Null,
+    });
+    // Moved in, not through `json!`, which would copy them.
+    file["tags"] = Value::from(entry.tags);
+    file["metadata"] = metadata;
+    file
 }
 
 /// `?fields=` for file objects (`_all` or absent: everything).
