@@ -104,11 +104,10 @@ def main():
     # connections would not reach its limit anyway; the attacker's worst requests must be
     # limited by the work bounds, which is what is measured.
     os.environ["LABCAT__RATE_LIMIT__ENABLED"] = "false"
-    bench_run.PORT = PORT
     server = None
     sampler = None
     try:
-        server, psql = bench_run.start_labcat(workdir, binary)
+        server, psql = bench_run.start_labcat(workdir, binary, PORT)
         sampler = MemorySampler(server.pid, f"{workdir}/pg")
         sampler.start()
         attacker, victim = seed(workdir, psql)
