@@ -556,9 +556,13 @@ pub async fn search(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         cursor_key,
     )
-    .map_err(|errors| match exceeds_a_limit(&errors) {
-        true => ApiError::BadQuery(errors),
-        false => ApiError::Invalid(errors),
+    // A limit is a 400; other bad values stay the 422 the Atomscale SDK's FastAPI answered.
+    .map_err(|errors| {
+        if exceeds_a_limit(&errors) {
+            ApiError::BadQuery(errors)
+        } else {
+            ApiError::Invalid(errors)
+        }
     })?;
     let (entries, has_more) =
         db::data_entries::search(&state.pool, &principal.user_id, &query).await?;

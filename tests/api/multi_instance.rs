@@ -46,16 +46,21 @@ fn start_instance(database_url: &str) -> Instance {
     Instance { child, address }
 }
 
-#[tokio::test]
-async fn two_processes_lose_no_update_and_keep_a_complete_history() {
+/// Two instances on one fresh database, its pool, and a read+write key both accept.
+async fn two_instances_with_a_key() -> (sqlx::PgPool, String, [Instance; 2]) {
     let database_url = fresh_database_url().await;
     let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
     let (secret, _) =
         labcat::auth::issue_key(&pool, "lab", "test", &[Scope::Read, Scope::Write], None)
             .await
             .unwrap();
-    let key = secret.expose().to_owned();
     let instances = [start_instance(&database_url), start_instance(&database_url)];
+    (pool, secret.expose().to_owned(), instances)
+}
+
+#[tokio::test]
+async fn two_processes_lose_no_update_and_keep_a_complete_history() {
+    let (pool, key, instances) = two_instances_with_a_key().await;
     let client = reqwest::Client::new();
 
     let created: Value = client
@@ -162,14 +167,7 @@ async fn two_processes_lose_no_update_and_keep_a_complete_history() {
 
 #[tokio::test]
 async fn a_cursor_made_by_one_instance_pages_on_another_and_a_tampered_one_is_refused() {
-    let database_url = fresh_database_url().await;
-    let pool = sqlx::PgPool::connect(&database_url).await.unwrap();
-    let (secret, _) =
-        labcat::auth::issue_key(&pool, "lab", "test", &[Scope::Read, Scope::Write], None)
-            .await
-            .unwrap();
-    let key = secret.expose().to_owned();
-    let instances = [start_instance(&database_url), start_instance(&database_url)];
+    let (_pool, key, instances) = two_instances_with_a_key().await;
     let client = reqwest::Client::new();
     for i in 0..3 {
         let status = client
