@@ -2,7 +2,7 @@ use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use super::DbResult;
+use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
 use crate::domain::search::metadata_filter_documents;
 use crate::domain::{DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, SearchQuery};
@@ -389,19 +389,13 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, owner: &str, query: &SearchQue
         sql.push(" AND concat_ws(' ', raw_name, char_source_type, pipeline_status) ILIKE ")
             .push_bind(pattern);
     }
-    for (key, value) in &query.metadata {
-        sql.push(" AND (");
-        for (i, document) in metadata_filter_documents(key, value)
-            .into_iter()
-            .enumerate()
-        {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("metadata @> ").push_bind(document);
-        }
-        sql.push(")");
-    }
+    metadata_filters::push(
+        sql,
+        query
+            .metadata
+            .iter()
+            .map(|(key, value)| metadata_filter_documents(key, value)),
+    );
 }
 
 /// Makes `%`, `_` and `\` in a keyword match themselves in ILIKE.

@@ -2,7 +2,7 @@
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::DbResult;
+use super::{DbResult, metadata_filters};
 use crate::domain::DataEntry;
 use crate::domain::file_query::FileQuery;
 use crate::domain::search::metadata_filter_documents;
@@ -41,17 +41,13 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, owner: &str, query: &FileQuery
     if !query.tags.is_empty() {
         sql.push(" AND tags && ").push_bind(query.tags.clone());
     }
-    for (key, values) in &query.metadata {
-        sql.push(" AND (");
-        let documents = values
-            .iter()
-            .flat_map(|value| metadata_filter_documents(key, value));
-        for (i, document) in documents.enumerate() {
-            if i > 0 {
-                sql.push(" OR ");
-            }
-            sql.push("metadata @> ").push_bind(document);
-        }
-        sql.push(")");
-    }
+    metadata_filters::push(
+        sql,
+        query.metadata.iter().map(|(key, values)| {
+            values
+                .iter()
+                .flat_map(|value| metadata_filter_documents(key, value))
+                .collect()
+        }),
+    );
 }

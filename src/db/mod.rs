@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod data_entries;
 pub mod files;
 pub mod idempotency;
+mod metadata_filters;
 pub mod physical_samples;
 mod row;
 pub mod secrets;

@@ -106,7 +106,7 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         SbgTooManyRequests,
         SbgServiceUnavailable,
     )),
-    modifiers(&SecuritySchemes, &IdempotentWrites),
+    modifiers(&SecuritySchemes, &IdempotentWrites, &AmbiguousCredentials),
     security(("ApiKey" = []), ("Bearer" = []), ("SbgAuthToken" = [])),
     tags(
         (name = "data entries", description = "Raw data registered by instruments and pipelines."),
@@ -195,6 +195,37 @@ impl Modify for IdempotentWrites {
                         .responses
                         .entry((*status).to_owned())
                         .or_insert_with(|| RefOr::Ref(Ref::from_response_name(*response)));
+                }
+            }
+        }
+    }
+}
+
+/// Any request that needs a key can carry two different ones (`ambiguous_credentials`), so
+/// every operation that answers 401 also answers 400; added here so no operation forgets it.
+struct AmbiguousCredentials;
+
+impl Modify for AmbiguousCredentials {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let bad_request = if path.starts_with(crate::routes::v2::PREFIX) {
+                "SbgBadRequest"
+            } else {
+                "BadRequest"
+            };
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let responses = &mut operation.responses.responses;
+                if responses.contains_key("401") {
+                    responses
+                        .entry("400".to_owned())
+                        .or_insert_with(|| RefOr::Ref(Ref::from_response_name(bad_request)));
                 }
             }
         }

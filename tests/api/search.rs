@@ -249,6 +249,49 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
 }
 
 #[tokio::test]
+async fn many_metadata_filters_read_each_document_at_most_twice_and_all_must_hold() {
+    let app = spawn_app().await;
+    let both = app
+        .create_entry_id(json!({"metadata": {"a": 1, "b": "x", "c": true}}))
+        .await;
+    let two_of_three = app
+        .create_entry_id(json!({"metadata": {"a": "1", "b": "x", "c": false}}))
+        .await;
+    let (status, found) = search(&app, "metadata.a=1&metadata.b=x&metadata.c=true").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&found), vec![both.clone()]);
+    let (_, found) = search(&app, "metadata.a=1&metadata.b=x").await;
+    assert_eq!(ids(&found), vec![both.clone(), two_of_three]);
+    let (status, files) = send(app.get("/v2/files?metadata.a=1&metadata.c=true")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(files["items"].as_array().unwrap().len(), 1);
+    assert_eq!(files["items"][0]["id"], both.as_str());
+
+    // Each `metadata @>` in a plan is one more read of the stored document per row: the plan
+    // for 32 filters must name the document no more often than the plan for two.
+    let plan = |count: usize| {
+        let app = &app;
+        async move {
+            let filters: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+            let query = labcat::domain::SearchQuery::parse(
+                filters.iter().map(|value| ("metadata.k", value.as_str())),
+                &labcat::domain::search::CursorKey([0; 32]),
+            )
+            .unwrap();
+            labcat::db::data_entries::explain_search(&app.pool, &app.user_id, &query)
+                .await
+                .unwrap()
+        }
+    };
+    let (two, many) = (plan(2).await, plan(32).await);
+    assert_eq!(
+        many.matches("metadata").count(),
+        two.matches("metadata").count(),
+        "{two}\n{many}"
+    );
+}
+
+#[tokio::test]
 async fn a_query_with_more_filters_keywords_or_ids_than_allowed_is_a_400_naming_the_limit() {
     let app = spawn_app().await;
     app.create_entry_id(
