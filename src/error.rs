@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::db::DbError;
-use crate::domain::{FieldError, Scope};
+use crate::domain::{FieldError, Role, Scope};
 use crate::rate_limit::RateLimitStatus;
 use crate::telemetry;
 
@@ -21,6 +21,22 @@ pub enum ApiError {
     Unauthorized,
     #[error("this key lacks the '{0}' scope")]
     Forbidden(Scope),
+    /// The caller can see the project but its role there does not allow this.
+    #[error("this needs the '{0}' role in the project")]
+    RoleTooLow(Role),
+    /// A key limited to some projects cannot make new ones (it could not reach them).
+    #[error("this key is limited to some projects and cannot create projects")]
+    KeyLimitedToProjects,
+    /// Entries and samples created without a project go to the personal project.
+    #[error("a personal project cannot be deleted")]
+    PersonalProject,
+    #[error(
+        "the project still holds {entries} entries and {samples} samples; delete them first or pass force=true"
+    )]
+    ProjectNotEmpty { entries: i64, samples: i64 },
+    /// A project must keep an admin: the last one cannot leave or be demoted.
+    #[error("a project needs at least one admin; make someone else admin first")]
+    LastAdmin,
     #[error("no {what} with id '{id}'")]
     NotFound { what: &'static str, id: String },
     #[error("no route for this path")]
@@ -133,6 +149,11 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::RoleTooLow(_) => "insufficient_role",
+            ApiError::LastAdmin => "last_admin",
+            ApiError::KeyLimitedToProjects => "key_limited_to_projects",
+            ApiError::PersonalProject => "personal_project",
+            ApiError::ProjectNotEmpty { .. } => "project_not_empty",
             ApiError::NotFound { .. } | ApiError::NoRoute => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Invalid(errors)
@@ -226,7 +247,12 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::RoleTooLow(_) | ApiError::KeyLimitedToProjects => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::LastAdmin | ApiError::PersonalProject | ApiError::ProjectNotEmpty { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadQuery(_)

@@ -30,7 +30,7 @@ pub async fn issue_key(
     scopes: &[Scope],
     expires_at: Option<DateTime<Utc>>,
 ) -> DbResult<(ApiKeySecret, KeyRecord)> {
-    match issue(pool, user_id, name, scopes, expires_at, None).await {
+    match issue(pool, user_id, name, scopes, expires_at, None, None).await {
         Ok(issued) => Ok(issued),
         Err(IssueError::Db(error)) => Err(error),
         Err(IssueError::TooManyKeys { .. }) => unreachable!("no bound was given"),
@@ -45,9 +45,19 @@ pub async fn issue_key_within(
     name: &str,
     scopes: &[Scope],
     expires_at: Option<DateTime<Utc>>,
+    projects: Option<&[Uuid]>,
     max_active: u32,
 ) -> Result<(ApiKeySecret, KeyRecord), IssueError> {
-    issue(pool, user_id, name, scopes, expires_at, Some(max_active)).await
+    issue(
+        pool,
+        user_id,
+        name,
+        scopes,
+        expires_at,
+        projects,
+        Some(max_active),
+    )
+    .await
 }
 
 async fn issue(
@@ -56,6 +66,7 @@ async fn issue(
     name: &str,
     scopes: &[Scope],
     expires_at: Option<DateTime<Utc>>,
+    projects: Option<&[Uuid]>,
     max_active: Option<u32>,
 ) -> Result<(ApiKeySecret, KeyRecord), IssueError> {
     let secret = ApiKeySecret::generate();
@@ -79,6 +90,7 @@ async fn issue(
             name,
             scopes: &scopes,
             expires_at,
+            projects,
         },
     )
     .await?;

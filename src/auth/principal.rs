@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::KeyHash;
 use crate::db;
-use crate::domain::Scope;
+use crate::domain::{Access, Scope};
 use crate::error::ApiError;
 use crate::rate_limit::{Class, RateLimitStatus};
 use crate::startup::AppState;
@@ -26,9 +26,19 @@ pub struct Principal {
     pub scopes: Vec<Scope>,
     /// When the key stops working; a key it mints may not outlive it.
     pub expires_at: Option<DateTime<Utc>>,
+    /// The projects the key is limited to; `None` reaches every project of its user.
+    pub projects: Option<Vec<Uuid>>,
 }
 
 impl Principal {
+    /// What this request may reach, for the statements to check.
+    pub fn access(&self) -> Access<'_> {
+        Access {
+            user_id: &self.user_id,
+            projects: self.projects.as_deref(),
+        }
+    }
+
     /// 403 unless one of the key's scopes grants `scope` (`write` grants `read`). Every
     /// route's scope check is this one.
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
@@ -109,6 +119,7 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
                 user_id: key.user_id,
                 scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
                 expires_at: key.expires_at,
+                projects: key.projects,
             };
             state
                 .key_cache

@@ -4,7 +4,7 @@ use uuid::Uuid;
 use crate::auth::Principal;
 use crate::db;
 use crate::db::data_entries::{Actor, MetadataWrite};
-use crate::domain::{DataEntry, DataEntryPatch, FieldError, IfMatch, NewDataEntry, Patch};
+use crate::domain::{DataEntry, DataEntryPatch, FieldError, IfMatch, NewDataEntry, Patch, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
 use crate::telemetry;
@@ -34,17 +34,54 @@ pub async fn create(
     if let Some(sample) = entry.physical_sample_id {
         ensure_sample_usable(conn, principal, sample).await?;
     }
+    // A key limited to one project creates there by default; any other caller, in its
+    // personal project.
+    let project = entry.project_id.or(match principal.projects.as_deref() {
+        Some([only]) => Some(*only),
+        _ => None,
+    });
     let request_id = telemetry::current_request_id();
     let actor = actor(principal, &request_id);
     let created = db::data_entries::insert(
         conn,
-        &principal.user_id,
+        principal.access(),
+        project,
         entry,
         &state.metadata_limits,
         &actor,
     )
     .await?;
-    Ok(created)
+    match (created, project) {
+        (Some(entry), _) => Ok(entry),
+        (None, Some(project)) => Err(refusal(conn, principal, project, Role::Editor).await),
+        (None, None) => Err(FieldError::new(
+            "project_id",
+            "project_required",
+            "this key is limited to projects that do not include your personal project; name \
+             one in 'project_id'",
+        )
+        .into()),
+    }
+}
+
+/// Why the caller may not do something needing `needed` in `project`: 403 when it can see
+/// the project, else the same unknown project as a missing one.
+pub async fn refusal(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    project: Uuid,
+    needed: Role,
+) -> ApiError {
+    match db::projects::role_of(conn, principal.access(), project).await {
+        Ok(Some(role)) if role < needed => ApiError::RoleTooLow(needed),
+        Ok(_) => FieldError::new(
+            "project_id",
+            "unknown_project",
+            format!("no project with id '{project}'"),
+        )
+        .into(),
+        Err(error) => error.into(),
+    }
 }
 
 /// One entry, for a request that only reads it: through the coalescing reader, without
@@ -56,20 +93,34 @@ pub async fn read(
 ) -> Result<DataEntry, ApiError> {
     state
         .entry_reader
-        .get(&principal.user_id, data_id)
+        .get(principal, data_id)
         .await?
         .ok_or_else(|| not_found(data_id))
 }
 
-/// One entry, on a connection the caller already holds (inside a write).
+/// One entry and the caller's role in its project, on a connection the caller already
+/// holds (inside a write).
 pub async fn get(
     conn: &mut PgConnection,
     principal: &Principal,
     data_id: Uuid,
-) -> Result<DataEntry, ApiError> {
-    db::data_entries::get(conn, &principal.user_id, data_id)
+) -> Result<(DataEntry, Role), ApiError> {
+    db::data_entries::get(conn, principal.access(), data_id)
         .await?
         .ok_or_else(|| not_found(data_id))
+}
+
+/// The entry, on a write's connection, if the caller may change it: 403 when it can only
+/// read it, 404 when it cannot.
+async fn get_writable(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    data_id: Uuid,
+) -> Result<DataEntry, ApiError> {
+    match get(conn, principal, data_id).await? {
+        (entry, role) if role >= Role::Editor => Ok(entry),
+        _ => Err(ApiError::RoleTooLow(Role::Editor)),
+    }
 }
 
 /// Applies `patch` and `metadata` atomically. A change that alters nothing returns the
@@ -91,7 +142,7 @@ pub async fn update(
     let request_id = telemetry::current_request_id();
     let updated = db::data_entries::update(
         conn,
-        &principal.user_id,
+        principal.access(),
         data_id,
         patch,
         metadata,
@@ -103,8 +154,17 @@ pub async fn update(
     if let Some(entry) = updated {
         return Ok(entry);
     }
-    // Nothing written: the entry is missing, the precondition failed, or it was a no-op.
-    let current = get(conn, principal, data_id).await?;
+    // Nothing written: the entry is missing or not the caller's to change, the move's
+    // target is not, the precondition failed, or it was a no-op.
+    let current = get_writable(conn, principal, data_id).await?;
+    if let Some(target) = patch.project_id
+        && target != current.project_id
+    {
+        let moved = db::projects::role_of(&mut *conn, principal.access(), target).await?;
+        if moved.is_none_or(|role| role < Role::Editor) {
+            return Err(refusal(conn, principal, target, Role::Editor).await);
+        }
+    }
     match if_match {
         Some(condition) if !condition.matches(current.revision) => {
             Err(ApiError::PreconditionFailed {
@@ -127,11 +187,11 @@ pub async fn delete(
     let request_id = telemetry::current_request_id();
     let actor = actor(principal, &request_id);
     let deleted =
-        db::data_entries::delete(conn, &principal.user_id, data_id, expected, &actor).await?;
+        db::data_entries::delete(conn, principal.access(), data_id, expected, &actor).await?;
     if deleted {
         return Ok(());
     }
-    let current = get(conn, principal, data_id).await?;
+    let current = get_writable(conn, principal, data_id).await?;
     Err(ApiError::PreconditionFailed {
         current_etag: current.etag(),
     })
@@ -147,14 +207,14 @@ fn check_precondition_present(
     Ok(())
 }
 
-/// A sample can be linked only if it exists and the caller owns it; anything else is
+/// A sample can be linked only if it exists and the caller may read it; anything else is
 /// reported as the same unknown sample.
 async fn ensure_sample_usable(
     conn: &mut PgConnection,
     principal: &Principal,
     sample: Uuid,
 ) -> Result<(), ApiError> {
-    match db::physical_samples::get(conn, &principal.user_id, sample).await? {
+    match db::physical_samples::get(conn, principal.access(), sample).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::Invalid(vec![FieldError::new(
             "physical_sample_id",

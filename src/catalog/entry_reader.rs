@@ -5,17 +5,17 @@
 //! load PostgreSQL answers one statement for many requests instead of one each, which is
 //! what lets labcat serve more reads than one-statement-per-request could.
 
-use std::collections::HashMap;
-
 use prometheus::Histogram;
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use crate::auth::Principal;
 use crate::db;
 use crate::db::DbError;
-use crate::domain::DataEntry;
+use crate::db::data_entries::Wanted;
+use crate::domain::{Access, DataEntry};
 use crate::error::ApiError;
 
 /// Most lookups answered by one statement.
@@ -24,7 +24,8 @@ const MAX_BATCH: usize = 128;
 type Reply = Result<Option<DataEntry>, ApiError>;
 
 struct Lookup {
-    owner: String,
+    user_id: String,
+    projects: Option<Vec<Uuid>>,
     data_id: Uuid,
     reply: oneshot::Sender<Reply>,
 }
@@ -54,11 +55,12 @@ impl EntryReader {
         Self { lookups }
     }
 
-    /// The entry `data_id` if `owner` owns it.
-    pub async fn get(&self, owner: &str, data_id: Uuid) -> Reply {
+    /// The entry `data_id` if the caller may read it.
+    pub async fn get(&self, principal: &Principal, data_id: Uuid) -> Reply {
         let (reply, answer) = oneshot::channel();
         let lookup = Lookup {
-            owner: owner.to_owned(),
+            user_id: principal.user_id.clone(),
+            projects: principal.projects.clone(),
             data_id,
             reply,
         };
@@ -99,9 +101,15 @@ async fn dispatch(
 }
 
 async fn answer(conn: Result<PoolConnection<Postgres>, sqlx::Error>, batch: Vec<Lookup>) {
-    let wanted: Vec<(&str, Uuid)> = batch
+    let wanted: Vec<Wanted<'_>> = batch
         .iter()
-        .map(|lookup| (lookup.owner.as_str(), lookup.data_id))
+        .map(|lookup| Wanted {
+            access: Access {
+                user_id: &lookup.user_id,
+                projects: lookup.projects.as_deref(),
+            },
+            data_id: lookup.data_id,
+        })
         .collect();
     let found = match conn {
         Ok(mut conn) => db::data_entries::get_many(&mut conn, &wanted).await,
@@ -109,17 +117,7 @@ async fn answer(conn: Result<PoolConnection<Postgres>, sqlx::Error>, batch: Vec<
     };
     match found {
         Ok(entries) => {
-            let by_id: HashMap<Uuid, DataEntry> = entries
-                .into_iter()
-                .map(|entry| (entry.data_id, entry))
-                .collect();
-            for lookup in batch {
-                // The statement returns only rows whose owner asked; checked again here
-                // because two owners may ask for the same id in one batch.
-                let entry = by_id
-                    .get(&lookup.data_id)
-                    .filter(|entry| entry.user_id == lookup.owner)
-                    .cloned();
+            for (lookup, entry) in batch.into_iter().zip(entries) {
                 let _ = lookup.reply.send(Ok(entry));
             }
         }

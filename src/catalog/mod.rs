@@ -4,3 +4,4 @@
 
 pub mod entries;
 pub mod entry_reader;
+pub mod projects;

@@ -27,6 +27,9 @@ pub enum KeysCommand {
         /// Lifetime such as 90d, 12h, 30m or 2w; no expiry when absent.
         #[arg(long)]
         expires_in: Option<String>,
+        /// Limit the key to this project (repeatable); all of the user's when absent.
+        #[arg(long = "project")]
+        projects: Vec<Uuid>,
     },
     /// List keys (never their secrets).
     List {
@@ -70,15 +73,22 @@ async fn execute(
     max_active: u32,
 ) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create { user, name, .. } => {
+        KeysCommand::Create {
+            user,
+            name,
+            projects,
+            ..
+        } => {
             let (scopes, lifetime) = create.expect("validated above");
             let expires_at = lifetime.map(|lifetime| Utc::now() + lifetime);
+            let projects = (!projects.is_empty()).then_some(projects.as_slice());
             let (secret, record) = issue_key_within(
                 &database.pool,
                 &user,
                 &name,
                 &scopes,
                 expires_at,
+                projects,
                 max_active,
             )
             .await

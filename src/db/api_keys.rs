@@ -11,6 +11,8 @@ pub struct ActiveKey {
     pub user_id: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The projects the key is limited to; `None` reaches all of its user's.
+    pub projects: Option<Vec<Uuid>>,
 }
 
 /// A key as lists show it: never the secret, never the hash.
@@ -25,6 +27,7 @@ pub struct KeyRecord {
     pub expires_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
+    pub projects: Option<Vec<Uuid>>,
 }
 
 pub struct NewKey<'a> {
@@ -35,14 +38,16 @@ pub struct NewKey<'a> {
     pub name: &'a str,
     pub scopes: &'a [String],
     pub expires_at: Option<DateTime<Utc>>,
+    pub projects: Option<&'a [Uuid]>,
 }
 
 pub async fn insert(db: impl PgExecutor<'_>, key: &NewKey<'_>) -> DbResult<KeyRecord> {
     let record = sqlx::query_as(
-        "INSERT INTO api_keys (key_id, user_id, prefix, key_hash, name, scopes, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO api_keys (key_id, user_id, prefix, key_hash, name, scopes, expires_at,
+                               projects)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          RETURNING key_id, user_id, prefix, name, scopes, created_at, expires_at, revoked_at,
-                   last_used_at",
+                   last_used_at, projects",
     )
     .bind(key.key_id)
     .bind(key.user_id)
@@ -51,6 +56,7 @@ pub async fn insert(db: impl PgExecutor<'_>, key: &NewKey<'_>) -> DbResult<KeyRe
     .bind(key.name)
     .bind(key.scopes)
     .bind(key.expires_at)
+    .bind(key.projects)
     .fetch_one(db)
     .await?;
     Ok(record)
@@ -71,7 +77,7 @@ pub async fn count_active(db: impl PgExecutor<'_>, user_id: &str) -> DbResult<i6
 /// The key with this hash, if it is neither revoked nor expired.
 pub async fn find_active_by_hash(pool: &PgPool, key_hash: &[u8]) -> DbResult<Option<ActiveKey>> {
     let key = sqlx::query_as(
-        "SELECT key_id, user_id, scopes, expires_at FROM api_keys
+        "SELECT key_id, user_id, scopes, expires_at, projects FROM api_keys
          WHERE key_hash = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
     )
     .bind(key_hash)
@@ -95,7 +101,7 @@ pub async fn touch_last_used(pool: &PgPool, key_id: Uuid) -> DbResult<()> {
 pub async fn list(pool: &PgPool, user_id: Option<&str>) -> DbResult<Vec<KeyRecord>> {
     let keys = sqlx::query_as(
         "SELECT key_id, user_id, prefix, name, scopes, created_at, expires_at, revoked_at,
-                last_used_at
+                last_used_at, projects
          FROM api_keys WHERE $1::text IS NULL OR user_id = $1
          ORDER BY user_id, created_at",
     )

@@ -1,11 +1,14 @@
 use serde_json::Value;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
+use super::access::{self, reachable};
 use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
 use crate::domain::search::metadata_filter_documents;
-use crate::domain::{DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, SearchQuery};
+use crate::domain::{
+    Access, DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, Role, SearchQuery,
+};
 
 /// Who made a change, for the history row written with it.
 pub struct Actor<'a> {
@@ -14,78 +17,135 @@ pub struct Actor<'a> {
     pub request_id: Option<&'a str>,
 }
 
-/// Inserts the entry and its `create` history row in one statement. The metadata's size
-/// is measured by the database, as on every later write (`metadata_within_limits`).
+/// Inserts the entry into `project` (the caller's personal project when `None`) and its
+/// `create` history row, in one statement, if the caller may create entries there; `None`
+/// if not. The metadata's size is measured by the database, as on every later write
+/// (`metadata_within_limits`).
 pub async fn insert(
     conn: &mut PgConnection,
-    owner: &str,
+    access: Access<'_>,
+    project: Option<Uuid>,
     entry: &NewDataEntry,
     limits: &MetadataLimits,
     actor: &Actor<'_>,
-) -> DbResult<DataEntry> {
-    let inserted = sqlx::query_as(
-        "WITH created AS (
+) -> DbResult<Option<DataEntry>> {
+    const INSERT: &str = concat!(
+        "WITH target AS (
+            SELECT COALESCE($14::uuid, (SELECT project_id FROM projects
+                                        WHERE created_by = $2 AND personal)) AS project_id
+        ), created AS (
             INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type,
-                                      pipeline_status, physical_sample_id, raw_size_gb, metadata)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, metadata_within_limits($8, $12, $13))
-            RETURNING *
+                                      pipeline_status, physical_sample_id, raw_size_gb, metadata,
+                                      project_id)
+            SELECT $1, $2, $3, $4, $5, $6, $7, metadata_within_limits($8, $12, $13),
+                   target.project_id
+            FROM target WHERE ",
+        reachable!("target.project_id", "$2", "$15", "$16"),
+        "   RETURNING *
         ), recorded AS (
-            INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
-                                            actor_user_id, actor_key_id, request_id, changes)
-            SELECT data_id, user_id, revision, 'create', last_updated, $9, $10, $11,
+            INSERT INTO data_entry_history (data_id, owner_id, project_id, revision, operation,
+                                            changed_at, actor_user_id, actor_key_id, request_id,
+                                            changes)
+            SELECT data_id, user_id, project_id, revision, 'create', last_updated, $9, $10, $11,
                    data_entry_changes(NULL, to_jsonb(created))
             FROM created
         )
-        SELECT * FROM created",
-    )
-    .bind(Uuid::now_v7())
-    .bind(owner)
-    .bind(&entry.raw_name)
-    .bind(entry.char_source_type)
-    .bind(entry.pipeline_status)
-    .bind(entry.physical_sample_id)
-    .bind(entry.raw_size_gb)
-    .bind(sqlx::types::Json(entry.metadata.as_object()))
-    .bind(actor.user_id)
-    .bind(actor.key_id)
-    .bind(actor.request_id)
-    .bind(limit_as_i32(limits.max_keys))
-    .bind(limit_as_i32(limits.max_bytes))
-    .fetch_one(conn)
-    .await?;
+        SELECT * FROM created"
+    );
+    let inserted = sqlx::query_as(INSERT)
+        .bind(Uuid::now_v7())
+        .bind(access.user_id)
+        .bind(&entry.raw_name)
+        .bind(entry.char_source_type)
+        .bind(entry.pipeline_status)
+        .bind(entry.physical_sample_id)
+        .bind(entry.raw_size_gb)
+        .bind(sqlx::types::Json(entry.metadata.as_object()))
+        .bind(actor.user_id)
+        .bind(actor.key_id)
+        .bind(actor.request_id)
+        .bind(limit_as_i32(limits.max_keys))
+        .bind(limit_as_i32(limits.max_bytes))
+        .bind(project)
+        .bind(Role::Editor)
+        .bind(access.projects)
+        .fetch_optional(conn)
+        .await?;
     Ok(inserted)
 }
 
+/// The entry and the caller's role in its project, if the caller may read it.
 pub async fn get(
     conn: &mut PgConnection,
-    owner: &str,
+    access: Access<'_>,
     data_id: Uuid,
-) -> DbResult<Option<DataEntry>> {
-    let entry = sqlx::query_as("SELECT * FROM data_entries WHERE data_id = $1 AND user_id = $2")
-        .bind(data_id)
-        .bind(owner)
-        .fetch_optional(conn)
-        .await?;
-    Ok(entry)
+) -> DbResult<Option<(DataEntry, Role)>> {
+    let row = sqlx::query(concat!(
+        "SELECT e.*, member.role AS caller_role FROM data_entries AS e ",
+        access::role_join!("e.project_id", "$2", "$3"),
+        " WHERE e.data_id = $1"
+    ))
+    .bind(data_id)
+    .bind(access.user_id)
+    .bind(access.projects)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|row| Ok((DataEntry::from_row(&row)?, row.try_get("caller_role")?)))
+        .transpose()
 }
 
-/// Many entries by id at once, each scoped to its own owner: `wanted` pairs
-/// (owner, data_id). Entries that are missing or owned by someone else are simply absent.
+/// One lookup of a batch: who asks for which entry.
+pub struct Wanted<'a> {
+    pub access: Access<'a>,
+    pub data_id: Uuid,
+}
+
+/// Many entries by id at once, each for its own caller: the i-th element of the answer is
+/// the entry `wanted[i]` asked for, if that caller may read it.
 pub async fn get_many(
     conn: &mut PgConnection,
-    wanted: &[(&str, Uuid)],
-) -> DbResult<Vec<DataEntry>> {
-    let owners: Vec<&str> = wanted.iter().map(|(owner, _)| *owner).collect();
-    let ids: Vec<Uuid> = wanted.iter().map(|(_, id)| *id).collect();
-    let entries = sqlx::query_as(
-        "SELECT e.* FROM data_entries AS e
-         WHERE (e.data_id, e.user_id) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))",
-    )
+    wanted: &[Wanted<'_>],
+) -> DbResult<Vec<Option<DataEntry>>> {
+    let ids: Vec<Uuid> = wanted.iter().map(|w| w.data_id).collect();
+    let users: Vec<&str> = wanted.iter().map(|w| w.access.user_id).collect();
+    // Each key's project list as an array literal: arrays of arrays must be rectangular.
+    let projects: Vec<Option<String>> = wanted
+        .iter()
+        .map(|w| {
+            w.access.projects.map(|projects| {
+                let ids: Vec<String> = projects.iter().map(Uuid::to_string).collect();
+                format!("{{{}}}", ids.join(","))
+            })
+        })
+        .collect();
+    let rows = sqlx::query(concat!(
+        "SELECT w.lookup, e.* FROM unnest($1::uuid[], $2::text[], $3::text[])
+                WITH ORDINALITY AS w (data_id, user_id, projects, lookup)
+         JOIN data_entries AS e ON e.data_id = w.data_id
+         WHERE ",
+        reachable!(
+            "e.project_id",
+            "w.user_id",
+            "'viewer'",
+            "w.projects::uuid[]"
+        )
+    ))
     .bind(&ids)
-    .bind(&owners)
+    .bind(&users)
+    .bind(&projects)
     .fetch_all(conn)
     .await?;
-    Ok(entries)
+    let mut found = vec![None; wanted.len()];
+    for row in rows {
+        let lookup: i64 = row.try_get("lookup")?;
+        if let Some(slot) = usize::try_from(lookup - 1)
+            .ok()
+            .and_then(|i| found.get_mut(i))
+        {
+            *slot = Some(DataEntry::from_row(&row)?);
+        }
+    }
+    Ok(found)
 }
 
 /// How a write treats the metadata document.
@@ -105,7 +165,7 @@ pub enum MetadataWrite<'a> {
 #[allow(clippy::too_many_arguments)]
 pub async fn update(
     conn: &mut PgConnection,
-    owner: &str,
+    access: Access<'_>,
     data_id: Uuid,
     patch: &DataEntryPatch,
     metadata: MetadataWrite<'_>,
@@ -118,9 +178,14 @@ pub async fn update(
     // shape `data_entry_changes` gives, written out: these are the columns an update can
     // change, and a merge can only change the top-level metadata keys the patch names, so
     // only those are compared. (It is the costliest part of a PATCH otherwise.)
-    const UPDATE: &str = "
+    const UPDATE: &str = concat!(
+        "
         WITH before AS (
-            SELECT * FROM data_entries WHERE data_id = $1 AND user_id = $2 FOR UPDATE
+            SELECT * FROM data_entries WHERE data_id = $1 AND ",
+        reachable!("project_id", "$2", "$19", "$20"),
+        " AND ($21::uuid IS NULL OR ",
+        reachable!("$21", "$2", "$19", "$20"),
+        ") FOR UPDATE
         ), merged AS (
             SELECT CASE WHEN $10::jsonb IS NULL THEN b.metadata
                         WHEN $11 THEN $10::jsonb
@@ -134,6 +199,7 @@ pub async fn update(
                 physical_sample_id = CASE WHEN $6 THEN $7 ELSE e.physical_sample_id END,
                 raw_size_gb = CASE WHEN $8 THEN $9 ELSE e.raw_size_gb END,
                 tags = COALESCE($18, e.tags),
+                project_id = COALESCE($21, e.project_id),
                 metadata = CASE WHEN m.metadata = e.metadata THEN e.metadata
                                 ELSE metadata_within_limits(m.metadata, $12, $13) END,
                 revision = e.revision + 1,
@@ -142,19 +208,22 @@ pub async fn update(
             WHERE e.data_id = b.data_id
               AND ($14::bigint[] IS NULL OR e.revision = ANY($14))
               AND (e.raw_name, e.char_source_type, e.pipeline_status, e.physical_sample_id,
-                   e.raw_size_gb, e.tags, e.metadata)
+                   e.raw_size_gb, e.tags, e.project_id, e.metadata)
                   IS DISTINCT FROM
                   (COALESCE($3, e.raw_name), COALESCE($4, e.char_source_type),
                    COALESCE($5, e.pipeline_status),
                    CASE WHEN $6 THEN $7 ELSE e.physical_sample_id END,
                    CASE WHEN $8 THEN $9 ELSE e.raw_size_gb END,
                    COALESCE($18, e.tags),
+                   COALESCE($21, e.project_id),
                    m.metadata)
             RETURNING e.*
         ), recorded AS (
-            INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
-                                            actor_user_id, actor_key_id, request_id, changes)
-            SELECT c.data_id, c.user_id, c.revision, 'update', c.last_updated, $15, $16, $17,
+            INSERT INTO data_entry_history (data_id, owner_id, project_id, revision, operation,
+                                            changed_at, actor_user_id, actor_key_id, request_id,
+                                            changes)
+            SELECT c.data_id, c.user_id, c.project_id, c.revision, 'update', c.last_updated,
+                   $15, $16, $17,
                    field_change('raw_name', b.raw_name, c.raw_name)
                    || field_change('char_source_type', b.char_source_type, c.char_source_type)
                    || field_change('pipeline_status', b.pipeline_status, c.pipeline_status)
@@ -162,6 +231,7 @@ pub async fn update(
                                    c.physical_sample_id)
                    || field_change('raw_size_gb', b.raw_size_gb, c.raw_size_gb)
                    || field_change('tags', b.tags, c.tags)
+                   || field_change('project_id', b.project_id, c.project_id)
                    || CASE WHEN b.metadata = c.metadata THEN '{}'::jsonb
                       ELSE jsonb_build_object('metadata', (
                           SELECT jsonb_object_agg(k, jsonb_build_object(
@@ -172,7 +242,8 @@ pub async fn update(
                           WHERE b.metadata -> k IS DISTINCT FROM c.metadata -> k)) END
             FROM changed AS c CROSS JOIN before AS b
         )
-        SELECT * FROM changed";
+        SELECT * FROM changed"
+    );
     let (set_sample, sample) = patch.physical_sample_id.clone().into_column();
     let (set_size, size) = patch.raw_size_gb.clone().into_column();
     let (replace, document) = match metadata {
@@ -181,7 +252,7 @@ pub async fn update(
     };
     let entry = sqlx::query_as(UPDATE)
         .bind(data_id)
-        .bind(owner)
+        .bind(access.user_id)
         .bind(patch.raw_name.as_deref())
         .bind(patch.char_source_type)
         .bind(patch.pipeline_status)
@@ -198,6 +269,9 @@ pub async fn update(
         .bind(actor.key_id)
         .bind(actor.request_id)
         .bind(patch.tags.as_deref())
+        .bind(Role::Editor)
+        .bind(access.projects)
+        .bind(patch.project_id)
         .fetch_optional(conn)
         .await?;
     Ok(entry)
@@ -207,74 +281,84 @@ fn limit_as_i32(limit: usize) -> i32 {
     i32::try_from(limit).unwrap_or(i32::MAX)
 }
 
-/// Deletes the entry (if at one of `expected_revisions`, when given) and records the
-/// deletion in its history; `false` when nothing was deleted.
+/// Deletes the entry (if at one of `expected_revisions`, when given, and the caller may) and
+/// records the deletion in its history; `false` when nothing was deleted.
 pub async fn delete(
     conn: &mut PgConnection,
-    owner: &str,
+    access: Access<'_>,
     data_id: Uuid,
     expected_revisions: Option<&[i64]>,
     actor: &Actor<'_>,
 ) -> DbResult<bool> {
-    let deleted: i64 = sqlx::query_scalar(
+    const DELETE: &str = concat!(
         "WITH gone AS (
             DELETE FROM data_entries
-            WHERE data_id = $1 AND user_id = $2 AND ($3::bigint[] IS NULL OR revision = ANY($3))
-            RETURNING *
+            WHERE data_id = $1 AND ($3::bigint[] IS NULL OR revision = ANY($3)) AND ",
+        reachable!("project_id", "$2", "$7", "$8"),
+        "   RETURNING *
         ), recorded AS (
-            INSERT INTO data_entry_history (data_id, owner_id, revision, operation, changed_at,
-                                            actor_user_id, actor_key_id, request_id, changes)
-            SELECT data_id, user_id, revision + 1, 'delete',
+            INSERT INTO data_entry_history (data_id, owner_id, project_id, revision, operation,
+                                            changed_at, actor_user_id, actor_key_id, request_id,
+                                            changes)
+            SELECT data_id, user_id, project_id, revision + 1, 'delete',
                    greatest(now(), last_updated + interval '1 microsecond'), $4, $5, $6,
                    data_entry_changes(to_jsonb(gone), NULL)
             FROM gone
         )
-        SELECT count(*) FROM gone",
-    )
-    .bind(data_id)
-    .bind(owner)
-    .bind(expected_revisions)
-    .bind(actor.user_id)
-    .bind(actor.key_id)
-    .bind(actor.request_id)
-    .fetch_one(conn)
-    .await?;
+        SELECT count(*) FROM gone"
+    );
+    let deleted: i64 = sqlx::query_scalar(DELETE)
+        .bind(data_id)
+        .bind(access.user_id)
+        .bind(expected_revisions)
+        .bind(actor.user_id)
+        .bind(actor.key_id)
+        .bind(actor.request_id)
+        .bind(Role::Editor)
+        .bind(access.projects)
+        .fetch_one(conn)
+        .await?;
     Ok(deleted == 1)
 }
 
 /// The history of one entry, newest first, before `before_revision` if given: read only
-/// when `owner` owns the entry. Whose it is comes first, from the entry's row by primary
-/// key (or, once deleted, from its newest history row, by the (data_id, revision) index);
-/// only then are its revisions read, by the same index. So a caller that does not own the
-/// entry causes the same few index probes however long someone else's history is.
-const HISTORY: &str = "
-    WITH owner AS (
-        SELECT user_id FROM data_entries WHERE data_id = $1
+/// when the caller may read the entry's project. Which project comes first, from the entry's
+/// row by primary key (or, once deleted, from its newest history row, by the (data_id,
+/// revision) index); only then are its revisions read, by the same index. So a caller that
+/// may not read the entry causes the same few index probes however long its history is.
+const HISTORY: &str = concat!(
+    "
+    WITH project AS (
+        SELECT project_id FROM data_entries WHERE data_id = $1
         UNION ALL
-        (SELECT owner_id FROM data_entry_history WHERE data_id = $1
+        (SELECT project_id FROM data_entry_history WHERE data_id = $1
          ORDER BY revision DESC LIMIT 1)
         LIMIT 1
     )
     SELECT data_id, revision, operation, changed_at, actor_user_id, actor_key_id,
            request_id, changes
     FROM data_entry_history
-    WHERE (SELECT user_id FROM owner) = $2
-      AND data_id = $1 AND owner_id = $2 AND ($3::bigint IS NULL OR revision < $3)
+    WHERE ",
+    reachable!("(SELECT project_id FROM project)", "$2", "'viewer'", "$5"),
+    "
+      AND data_id = $1 AND ($3::bigint IS NULL OR revision < $3)
     ORDER BY revision DESC
-    LIMIT $4";
+    LIMIT $4"
+);
 
 pub async fn history(
     pool: &PgPool,
-    owner: &str,
+    access: Access<'_>,
     data_id: Uuid,
     before_revision: Option<i64>,
     limit: i64,
 ) -> DbResult<Vec<HistoryRecord>> {
     let records = sqlx::query_as(HISTORY)
         .bind(data_id)
-        .bind(owner)
+        .bind(access.user_id)
         .bind(before_revision)
         .bind(limit)
+        .bind(access.projects)
         .fetch_all(pool)
         .await?;
     Ok(records)
@@ -284,7 +368,7 @@ pub async fn history(
 /// check what reading a history touches. It runs the statement.
 pub async fn explain_history(
     pool: &PgPool,
-    owner: &str,
+    access: Access<'_>,
     data_id: Uuid,
     before_revision: Option<i64>,
     limit: i64,
@@ -292,21 +376,22 @@ pub async fn explain_history(
     let sql = format!("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {HISTORY}");
     let plan: Value = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .bind(data_id)
-        .bind(owner)
+        .bind(access.user_id)
         .bind(before_revision)
         .bind(limit)
+        .bind(access.projects)
         .fetch_one(pool)
         .await?;
     Ok(plan)
 }
 
-/// One page of the owner's entries matching `query`, and whether more follow.
+/// One page of the entries the caller may read matching `query`, and whether more follow.
 pub async fn search(
     pool: &PgPool,
-    owner: &str,
+    access: Access<'_>,
     query: &SearchQuery,
 ) -> DbResult<(Vec<DataEntry>, bool)> {
-    let mut sql = search_sql("SELECT * FROM data_entries WHERE ", owner, query);
+    let mut sql = search_sql("SELECT * FROM data_entries WHERE ", access, query);
     let mut entries: Vec<DataEntry> = sql.build_query_as().fetch_all(pool).await?;
     let has_more = entries.len() as i64 > query.limit;
     entries.truncate(query.limit as usize);
@@ -315,15 +400,19 @@ pub async fn search(
 
 /// PostgreSQL's plan for `search` (EXPLAIN, not run): how tests and benches check that a
 /// filter is answered from an index.
-pub async fn explain_search(pool: &PgPool, owner: &str, query: &SearchQuery) -> DbResult<String> {
-    let mut sql = search_sql("EXPLAIN SELECT * FROM data_entries WHERE ", owner, query);
+pub async fn explain_search(
+    pool: &PgPool,
+    access: Access<'_>,
+    query: &SearchQuery,
+) -> DbResult<String> {
+    let mut sql = search_sql("EXPLAIN SELECT * FROM data_entries WHERE ", access, query);
     let lines: Vec<String> = sql.build_query_scalar().fetch_all(pool).await?;
     Ok(lines.join("\n"))
 }
 
-fn search_sql(select: &str, owner: &str, query: &SearchQuery) -> QueryBuilder<Postgres> {
+fn search_sql(select: &str, access: Access<'_>, query: &SearchQuery) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(select);
-    push_filters(&mut sql, owner, query);
+    push_filters(&mut sql, access, query);
     let column = query.sort.column();
     let (direction, comparison) = if query.descending {
         ("DESC", "<")
@@ -344,16 +433,21 @@ fn search_sql(select: &str, owner: &str, query: &SearchQuery) -> QueryBuilder<Po
     sql
 }
 
-/// How many of the owner's entries match `query`, over all pages.
-pub async fn count(pool: &PgPool, owner: &str, query: &SearchQuery) -> DbResult<i64> {
+/// How many of the entries the caller may read match `query`, over all pages.
+pub async fn count(pool: &PgPool, access: Access<'_>, query: &SearchQuery) -> DbResult<i64> {
     let mut sql = QueryBuilder::new("SELECT count(*) FROM data_entries WHERE ");
-    push_filters(&mut sql, owner, query);
+    push_filters(&mut sql, access, query);
     let count = sql.build_query_scalar().fetch_one(pool).await?;
     Ok(count)
 }
 
-fn push_filters(sql: &mut QueryBuilder<Postgres>, owner: &str, query: &SearchQuery) {
-    sql.push("user_id = ").push_bind(owner);
+fn push_filters(sql: &mut QueryBuilder<Postgres>, access: Access<'_>, query: &SearchQuery) {
+    access::push(sql, "project_id", access, Role::Viewer);
+    if !query.project_ids.is_empty() {
+        sql.push(" AND project_id = ANY(")
+            .push_bind(&query.project_ids)
+            .push(")");
+    }
     if query.matches_nothing {
         sql.push(" AND false");
     }

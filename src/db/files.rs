@@ -2,15 +2,19 @@
 
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use super::{DbResult, metadata_filters};
-use crate::domain::DataEntry;
+use super::{DbResult, access, metadata_filters};
 use crate::domain::file_query::FileQuery;
 use crate::domain::search::metadata_filter_documents;
+use crate::domain::{Access, DataEntry, Role};
 
-/// One page of the owner's entries matching `query`, oldest upload first.
-pub async fn list(pool: &PgPool, owner: &str, query: &FileQuery) -> DbResult<Vec<DataEntry>> {
+/// One page of the entries the caller may read matching `query`, oldest upload first.
+pub async fn list(
+    pool: &PgPool,
+    access: Access<'_>,
+    query: &FileQuery,
+) -> DbResult<Vec<DataEntry>> {
     let mut sql = QueryBuilder::new("SELECT * FROM data_entries WHERE ");
-    push_filters(&mut sql, owner, query);
+    push_filters(&mut sql, access, query);
     sql.push(" ORDER BY upload_datetime, data_id LIMIT ")
         .push_bind(query.limit)
         .push(" OFFSET ")
@@ -19,16 +23,16 @@ pub async fn list(pool: &PgPool, owner: &str, query: &FileQuery) -> DbResult<Vec
     Ok(entries)
 }
 
-/// How many of the owner's entries match `query`, over all pages.
-pub async fn count(pool: &PgPool, owner: &str, query: &FileQuery) -> DbResult<i64> {
+/// How many of the entries the caller may read match `query`, over all pages.
+pub async fn count(pool: &PgPool, access: Access<'_>, query: &FileQuery) -> DbResult<i64> {
     let mut sql = QueryBuilder::new("SELECT count(*) FROM data_entries WHERE ");
-    push_filters(&mut sql, owner, query);
+    push_filters(&mut sql, access, query);
     let count = sql.build_query_scalar().fetch_one(pool).await?;
     Ok(count)
 }
 
-fn push_filters(sql: &mut QueryBuilder<Postgres>, owner: &str, query: &FileQuery) {
-    sql.push("user_id = ").push_bind(owner.to_owned());
+fn push_filters(sql: &mut QueryBuilder<Postgres>, access: Access<'_>, query: &FileQuery) {
+    access::push(sql, "project_id", access, Role::Viewer);
     if !query.origin.is_empty() {
         // No labcat file was made by a task, so no origin filter can match.
         sql.push(" AND false");

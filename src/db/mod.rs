@@ -1,11 +1,13 @@
 //! SQL, and only SQL. Every query binds its parameters.
 
+mod access;
 pub mod api_keys;
 pub mod data_entries;
 pub mod files;
 pub mod idempotency;
 mod metadata_filters;
 pub mod physical_samples;
+pub mod projects;
 mod row;
 pub mod secrets;
 pub mod users;

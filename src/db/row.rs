@@ -49,10 +49,12 @@ macro_rules! pg_enum {
 use crate::db::api_keys::{ActiveKey, KeyRecord};
 use crate::db::idempotency::StoredRequest;
 use crate::domain::history::HistoryRecord;
-use crate::domain::{CharSourceType, DataEntry, PhysicalSample, PipelineStatus};
+use crate::domain::project::{Member, Project, ProjectView};
+use crate::domain::{CharSourceType, DataEntry, PhysicalSample, PipelineStatus, Role};
 
 pg_enum!(CharSourceType => "char_source_type");
 pg_enum!(PipelineStatus => "pipeline_status");
+pg_enum!(Role => "project_role");
 
 from_row!(DataEntry {
     data_id,
@@ -64,6 +66,7 @@ from_row!(DataEntry {
     last_updated,
     raw_size_gb,
     user_id,
+    project_id,
     metadata,
     revision,
     tags,
@@ -82,6 +85,7 @@ from_row!(PhysicalSample {
     physical_sample_id,
     name,
     user_id,
+    project_id,
     created_at,
 });
 from_row!(ActiveKey {
@@ -89,6 +93,7 @@ from_row!(ActiveKey {
     user_id,
     scopes,
     expires_at,
+    projects,
 });
 from_row!(KeyRecord {
     key_id,
@@ -100,6 +105,7 @@ from_row!(KeyRecord {
     expires_at,
     revoked_at,
     last_used_at,
+    projects,
 });
 from_row!(StoredRequest {
     fingerprint,
@@ -107,3 +113,30 @@ from_row!(StoredRequest {
     headers,
     body,
 });
+from_row!(Project {
+    project_id,
+    name,
+    slug,
+    description,
+    created_by,
+    personal,
+    created_at,
+    modified_at,
+});
+from_row!(Member {
+    user_id,
+    role,
+    execute,
+});
+
+/// A project row with the caller's `role` and its `physical_sample_count` beside it.
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for ProjectView {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        Ok(Self {
+            project: <Project as sqlx::FromRow<_>>::from_row(row)?,
+            role: row.try_get("role")?,
+            physical_sample_count: row.try_get("physical_sample_count")?,
+        })
+    }
+}

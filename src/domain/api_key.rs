@@ -9,7 +9,9 @@ use super::{FieldError, Scope, timestamp};
 
 /// Longest key name (the column's CHECK says the same).
 pub const MAX_NAME_CHARS: usize = 256;
-const FIELDS: &[&str] = &["name", "scopes", "expires_at", "user_id"];
+const FIELDS: &[&str] = &["name", "scopes", "expires_at", "user_id", "projects"];
+/// Most projects one key may be limited to.
+pub const MAX_KEY_PROJECTS: usize = 100;
 
 /// A user id: 1-128 letters, digits, `_`, `.`, `@` or `-` (as the users table checks).
 pub fn valid_user_id(user: &str) -> bool {
@@ -27,6 +29,8 @@ pub struct NewApiKey {
     pub expires_at: Option<DateTime<Utc>>,
     /// Whose key; `None` means the caller's own.
     pub user_id: Option<String>,
+    /// The projects the key is limited to; `None` means as many as its maker reaches.
+    pub projects: Option<Vec<Uuid>>,
 }
 
 impl NewApiKey {
@@ -36,12 +40,14 @@ impl NewApiKey {
     ) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let (mut name, mut scopes, mut expires_at, mut user_id) = (None, None, None, None);
+        let mut projects = None;
         for (field, value) in body {
             let parsed = match field.as_str() {
                 "name" => parse_name(value).map(|v| name = Some(v)),
                 "scopes" => parse_scopes(value).map(|v| scopes = Some(v)),
                 "expires_at" => parse_expiry(value, now).map(|v| expires_at = v),
                 "user_id" => parse_user_id(value).map(|v| user_id = v),
+                "projects" => parse_projects(value).map(|v| projects = v),
                 _ => Err(FieldError::unknown_field(&field, FIELDS)),
             };
             if let Err(error) = parsed {
@@ -60,6 +66,7 @@ impl NewApiKey {
                 scopes,
                 expires_at,
                 user_id,
+                projects,
             }),
             _ => Err(errors),
         }
@@ -85,6 +92,27 @@ impl NewApiKey {
                 ),
             )),
             (Some(asked), _) => Ok(Some(asked)),
+        }
+    }
+
+    /// The projects of the key to mint, which may not reach beyond `parent`'s (the projects
+    /// the key minting it is limited to): none asked for means the parent's; any outside
+    /// them is refused (`projects_beyond_parent`).
+    pub fn projects_within(
+        &self,
+        parent: Option<&[Uuid]>,
+    ) -> Result<Option<Vec<Uuid>>, FieldError> {
+        match (&self.projects, parent) {
+            (None, parent) => Ok(parent.map(<[Uuid]>::to_vec)),
+            (Some(asked), Some(parent)) if asked.iter().any(|p| !parent.contains(p)) => {
+                Err(FieldError::new(
+                    "projects",
+                    "projects_beyond_parent",
+                    "'projects' names a project the key making this one is not limited to; a \
+                     key cannot reach further than the key that made it",
+                ))
+            }
+            (Some(asked), _) => Ok(Some(asked.clone())),
         }
     }
 
@@ -178,6 +206,38 @@ fn parse_expiry(value: Value, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>
     Ok(Some(at))
 }
 
+fn parse_projects(value: Value) -> Result<Option<Vec<Uuid>>, FieldError> {
+    let items = match value {
+        Value::Null => return Ok(None),
+        Value::Array(items) => items,
+        _ => {
+            return Err(FieldError::invalid_type(
+                "projects",
+                "an array of project ids",
+            ));
+        }
+    };
+    let mut projects = Vec::new();
+    for item in items {
+        let project = item
+            .as_str()
+            .and_then(|text| Uuid::parse_str(text).ok())
+            .ok_or_else(|| {
+                FieldError::invalid_value("projects", format!("{item} is not a project id"))
+            })?;
+        if !projects.contains(&project) {
+            projects.push(project);
+        }
+    }
+    if projects.is_empty() || projects.len() > MAX_KEY_PROJECTS {
+        return Err(FieldError::invalid_value(
+            "projects",
+            format!("'projects' needs 1 to {MAX_KEY_PROJECTS} project ids (leave it out for all)"),
+        ));
+    }
+    Ok(Some(projects))
+}
+
 fn parse_user_id(value: Value) -> Result<Option<String>, FieldError> {
     match value {
         Value::Null => Ok(None),
@@ -208,6 +268,8 @@ pub struct ApiKeyView {
     pub revoked_at: Option<DateTime<Utc>>,
     /// `active`, `expired` or `revoked`.
     pub status: &'static str,
+    /// The projects the key is limited to; `null`: all of its user's.
+    pub projects: Option<Vec<Uuid>>,
 }
 
 impl ApiKeyView {

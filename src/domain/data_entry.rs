@@ -23,6 +23,8 @@ pub struct DataEntry {
     pub last_updated: DateTime<Utc>,
     pub raw_size_gb: Option<f64>,
     pub user_id: String,
+    /// The project the entry belongs to; who may reach it follows from there.
+    pub project_id: Uuid,
     pub metadata: Value,
     pub revision: i64,
     /// Shown only by the `/v2` files; the native entry has no tags member (yet).
@@ -42,6 +44,7 @@ impl DataEntry {
         "last_updated",
         "raw_size_gb",
         "user_id",
+        "project_id",
         "metadata",
         "revision",
         "version",
@@ -90,6 +93,7 @@ const WRITABLE_FIELDS: &[&str] = &[
     "physical_sample_id",
     "raw_size_gb",
     "metadata",
+    "project_id",
 ];
 
 /// A validated create request.
@@ -101,6 +105,8 @@ pub struct NewDataEntry {
     pub physical_sample_id: Option<Uuid>,
     pub raw_size_gb: Option<f64>,
     pub metadata: MetadataPatch,
+    /// Where the entry goes; the caller's default project when `None`.
+    pub project_id: Option<Uuid>,
 }
 
 impl NewDataEntry {
@@ -121,6 +127,7 @@ impl NewDataEntry {
                 pipeline_status: patch.pipeline_status.unwrap_or_default(),
                 physical_sample_id: patch.physical_sample_id.into_column().1,
                 raw_size_gb: patch.raw_size_gb.into_column().1,
+                project_id: patch.project_id,
                 metadata: patch.metadata.unwrap_or_else(|| {
                     MetadataPatch::parse("metadata", Value::Object(Map::new()), limits)
                         .expect("an empty object is within every limit")
@@ -150,6 +157,8 @@ pub struct DataEntryPatch {
     pub metadata: Option<MetadataPatch>,
     /// Replaces the tags (set by the `/v2` routes; the native body has no `tags`).
     pub tags: Option<Vec<String>>,
+    /// Moves the entry to this project.
+    pub project_id: Option<Uuid>,
 }
 
 impl DataEntryPatch {
@@ -181,6 +190,9 @@ impl DataEntryPatch {
                 "metadata" => non_null(field, value)
                     .and_then(|v| MetadataPatch::parse(field, v, limits))
                     .map(|v| patch.metadata = Some(v)),
+                "project_id" => non_null(field, value)
+                    .and_then(|v| parse_uuid(field, v))
+                    .map(|v| patch.project_id = Some(v)),
                 _ if READ_ONLY_FIELDS.contains(&field) => Err(FieldError::read_only(field)),
                 _ => Err(FieldError::unknown_field(field, WRITABLE_FIELDS)),
             };
@@ -246,7 +258,7 @@ fn parse_raw_name(value: Value) -> Result<String, FieldError> {
     Ok(text)
 }
 
-fn parse_enum<T: std::str::FromStr>(
+pub(super) fn parse_enum<T: std::str::FromStr>(
     field: &str,
     value: Value,
     names: &'static [&'static str],

@@ -13,7 +13,7 @@ macro_rules! text_enum {
         pub enum $name:ident { $($(#[$variant_meta:meta])* $variant:ident => $text:literal),+ $(,)? }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         pub enum $name {
             $($(#[$variant_meta])* #[serde(rename = $text)] $variant),+
         }
@@ -127,6 +127,19 @@ impl Scope {
             return Err("at least one scope is required".into());
         }
         Ok(scopes)
+    }
+}
+
+text_enum! {
+    /// A member's role in a project. Weakest first: a role includes every role before it,
+    /// in Rust (`Ord`) as in PostgreSQL's `project_role` enum.
+    pub enum Role {
+        /// Reads the project's entries, samples and metadata.
+        Viewer => "viewer",
+        /// Also creates, changes and deletes them.
+        Editor => "editor",
+        /// Also manages members, renames or deletes the project.
+        Admin => "admin",
     }
 }
 

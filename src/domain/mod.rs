@@ -1,6 +1,7 @@
 //! Types and rules of the catalogue. No I/O: everything here is checked once, at the edge,
 //! and the rest of the service works with values that are already valid.
 
+pub mod access;
 pub mod api_key;
 pub mod data_entry;
 pub mod enums;
@@ -12,13 +13,15 @@ pub mod metadata;
 pub mod patch;
 pub mod physical_sample;
 pub mod precondition;
+pub mod project;
 pub mod query_limits;
 pub mod search;
 pub mod tags;
 pub mod timestamp;
 
+pub use access::Access;
 pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};
-pub use enums::{CharSourceType, PipelineStatus, Scope};
+pub use enums::{CharSourceType, PipelineStatus, Role, Scope};
 pub use field_error::FieldError;
 pub use fields::FieldSelection;
 pub use metadata::{MetadataLimits, MetadataPatch};

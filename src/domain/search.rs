@@ -85,6 +85,8 @@ impl Cursor {
 pub struct SearchQuery {
     pub data_ids: Vec<Uuid>,
     pub physical_sample_ids: Vec<Uuid>,
+    /// Only entries of these projects (of those the caller may read).
+    pub project_ids: Vec<Uuid>,
     /// Each keyword must appear (case-insensitively) in the name, type or status.
     pub keywords: Vec<String>,
     pub data_type: Option<CharSourceType>,
@@ -108,6 +110,7 @@ impl Default for SearchQuery {
         Self {
             data_ids: Vec::new(),
             physical_sample_ids: Vec::new(),
+            project_ids: Vec::new(),
             keywords: Vec::new(),
             data_type: None,
             status: None,
@@ -138,7 +141,6 @@ pub const SDK_ONLY_STATUSES: &[&str] = &[
 /// Parameters the SDK sends that labcat has nothing to filter on yet.
 const ACCEPTED_AND_IGNORED: &[&str] = &[
     "include_organization_data",
-    "project_ids",
     "growth_length_min",
     "growth_length_max",
     "fields",
@@ -170,6 +172,7 @@ impl SearchQuery {
                 query.physical_sample_ids.len(),
                 MAX_IDS,
             ),
+            ("project_ids", query.project_ids.len(), MAX_IDS),
         ] {
             if count > limit {
                 errors.insert(0, too_many(parameter, limit));
@@ -220,6 +223,7 @@ impl SearchQuery {
             "physical_sample_ids" | "physical_sample_id" => {
                 self.physical_sample_ids.extend(parse_uuids(name, value)?)
             }
+            "project_ids" | "project_id" => self.project_ids.extend(parse_uuids(name, value)?),
             "keywords" => {
                 if value.contains('\0') {
                     return Err(FieldError::invalid_value(name, "keywords contain a NUL"));

@@ -14,7 +14,9 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, Modify, OpenApi};
 
 use crate::routes::v2::{bulk as v2_bulk, files as v2_files, user as v2_user};
-use crate::routes::{api_keys, data_entries, docs, health, metadata, metrics, physical_samples};
+use crate::routes::{
+    api_keys, data_entries, docs, health, metadata, metrics, physical_samples, projects,
+};
 use responses::*;
 use v2::{
     SbgBadRequest, SbgConflict, SbgForbidden, SbgNotFound, SbgServiceUnavailable,
@@ -67,6 +69,15 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         physical_samples::list,
         physical_samples::create,
         physical_samples::get,
+        projects::list,
+        projects::create,
+        projects::get,
+        projects::update,
+        projects::delete,
+        projects::members,
+        projects::put_member,
+        projects::remove_member,
+        projects::physical_samples,
         v2_files::list,
         v2_files::get,
         v2_files::update,
@@ -112,6 +123,9 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         (name = "data entries", description = "Raw data registered by instruments and pipelines."),
         (name = "metadata", description = "An entry's free-form metadata document on its own."),
         (name = "physical samples", description = "Samples that entries can point at."),
+        (name = "projects", description = "What a lab shares: every entry and sample belongs \
+            to one project, and a member's role there (`viewer`, `editor`, `admin`) decides \
+            what it may do with them."),
         (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
         (name = "service", description = "Health, metrics and this description; no key needed."),
         (name = "v2 files", description = "The Seven Bridges-compatible surface: point \

@@ -11,7 +11,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
-use crate::domain::{CharSourceType, DataEntry as StoredEntry, PipelineStatus, Scope};
+use crate::domain::{CharSourceType, DataEntry as StoredEntry, PipelineStatus, Role, Scope};
 
 /// A string schema that admits exactly `values`.
 fn string_enum(description: &str, values: &[&str]) -> RefOr<Schema> {
@@ -56,6 +56,14 @@ enum_schema!(
     "What an API key may do: `read` for GET, `write` for changes (and, like `read`, GET: a \
      key may read what it may write), `admin` for other users' keys.",
     Scope::NAMES
+);
+
+enum_schema!(
+    Role,
+    "Role",
+    "A member's role in a project: `viewer` reads; `editor` also creates, changes and \
+     deletes entries and samples; `admin` also manages members, renames and deletes it.",
+    Role::NAMES
 );
 
 /// A member name of an entry response, as `?fields=` takes it (`_all`: every member).
@@ -110,9 +118,12 @@ pub struct DataEntry {
     pub last_updated: DateTime<Utc>,
     #[schema(required = false, minimum = 0.0)]
     pub raw_size_gb: Option<f64>,
-    /// The owner.
+    /// Who created the entry.
     #[schema(required = false)]
     pub user_id: String,
+    /// The project the entry belongs to; its members' roles decide who may read or change it.
+    #[schema(required = false)]
+    pub project_id: Uuid,
     /// Free-form JSON object.
     #[schema(required = false, value_type = Object)]
     pub metadata: serde_json::Value,
@@ -151,6 +162,10 @@ pub struct NewDataEntry {
     /// top-level keys, 32 levels, keys of 256 characters and 256 KiB in all.
     #[schema(required = false, value_type = Object)]
     pub metadata: serde_json::Value,
+    /// A project the caller is an editor or admin of; by default the caller's personal
+    /// project (or the one project its key is limited to).
+    #[schema(required = false)]
+    pub project_id: Uuid,
 }
 
 /// `PATCH /data_entries/{data_id}`: every member optional; absent leaves a field alone,
@@ -178,6 +193,9 @@ pub struct DataEntryPatch {
     /// anything else replaces.
     #[schema(required = false, value_type = Object)]
     pub metadata: serde_json::Value,
+    /// Moves the entry to this project (editor or admin there too); recorded in its history.
+    #[schema(required = false)]
+    pub project_id: Uuid,
 }
 
 /// One item of a bulk `PATCH /data_entries`: the entry's id and a patch for it.
@@ -260,6 +278,7 @@ pub struct PhysicalSample {
     pub physical_sample_id: Uuid,
     pub name: String,
     pub user_id: String,
+    pub project_id: Uuid,
     pub created_at: DateTime<Utc>,
 }
 
@@ -274,6 +293,58 @@ pub struct NewPhysicalSample {
         pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
     )]
     pub name: String,
+    /// By default the caller's personal project (or the one project its key is limited to).
+    #[schema(required = false)]
+    pub project_id: Uuid,
+}
+
+/// A project as one caller sees it. `id` repeats `project_id` and `owner_name`,
+/// `last_updated` and `physical_sample_count` are there for the Atomscale SDK.
+#[derive(ToSchema)]
+pub struct Project {
+    pub project_id: Uuid,
+    pub id: Uuid,
+    pub name: String,
+    /// From the name at creation (Seven Bridges' short name); the `/v2` id is
+    /// `created_by/slug`.
+    pub slug: String,
+    #[schema(required = true)]
+    pub description: Option<String>,
+    pub created_by: String,
+    pub owner_name: String,
+    /// Each user's own, made with the user: where entries go when no project is named.
+    pub personal: bool,
+    /// The caller's role.
+    pub role: Role,
+    pub physical_sample_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+    pub last_updated: DateTime<Utc>,
+}
+
+/// `POST /projects` (`name` required) and `PATCH /projects/{project_id}`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectChange {
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
+    pub name: String,
+    /// `null` clears it.
+    #[schema(required = false, max_length = 4096)]
+    pub description: Option<String>,
+}
+
+/// A member of a project.
+#[derive(ToSchema)]
+pub struct Member {
+    pub user_id: String,
+    pub role: Role,
+}
+
+/// `PUT /projects/{project_id}/members/{user_id}`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberRole {
+    pub role: Role,
 }
 
 /// An API key as lists show it: never the secret.
@@ -294,6 +365,9 @@ pub struct ApiKey {
     pub revoked_at: Option<DateTime<Utc>>,
     #[schema(inline)]
     pub status: ApiKeyStatus,
+    /// The projects the key is limited to; `null`: every project of its user.
+    #[schema(required = true)]
+    pub projects: Option<Vec<Uuid>>,
 }
 
 #[derive(ToSchema)]
@@ -325,6 +399,11 @@ pub struct NewApiKey {
     /// Whose key (default: the caller's). Created if new.
     #[schema(pattern = r"^[A-Za-z0-9_.@-]{1,128}$")]
     pub user_id: Option<String>,
+    /// Limits the key to these projects (1 to 100, each one the caller reaches; within the
+    /// making key's own limit, 422 `projects_beyond_parent`). Absent or `null`: the making
+    /// key's limit, if any.
+    #[schema(min_items = 1, max_items = 100)]
+    pub projects: Option<Vec<Uuid>>,
 }
 
 /// A new key, with its secret: shown this once, never again.
@@ -341,6 +420,8 @@ pub struct CreatedApiKey {
     pub created_at: DateTime<Utc>,
     #[schema(required = true)]
     pub expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
+    pub projects: Option<Vec<Uuid>>,
 }
 
 /// RFC 9457 problem details, plus a stable machine `code`, per-field `errors` and the

@@ -124,12 +124,33 @@ pub async fn create(
         return Err(ApiError::Forbidden(scope));
     }
     let expires_at = new_key.expiry_within(principal.expires_at)?;
+    let projects = new_key.projects_within(principal.projects.as_deref())?;
+    if user_id == principal.user_id
+        && let Some(projects) = &projects
+    {
+        // Only projects the caller reaches: anything else is unknown to it.
+        let mut conn = state.pool.acquire().await?;
+        for project in projects {
+            if db::projects::role_of(&mut *conn, principal.access(), *project)
+                .await?
+                .is_none()
+            {
+                return Err(FieldError::new(
+                    "projects",
+                    "unknown_project",
+                    format!("no project with id '{project}'"),
+                )
+                .into());
+            }
+        }
+    }
     let (secret, record) = issue_key_within(
         &state.pool,
         &user_id,
         &new_key.name,
         &new_key.scopes,
         expires_at,
+        projects.as_deref(),
         state.max_active_keys_per_user,
     )
     .await
@@ -152,6 +173,7 @@ pub async fn create(
         "user_id": record.user_id,
         "created_at": timestamp::format(&record.created_at),
         "expires_at": record.expires_at.as_ref().map(timestamp::format),
+        "projects": record.projects,
     })))
 }
 
@@ -221,5 +243,6 @@ fn view(record: KeyRecord, now: chrono::DateTime<Utc>) -> ApiKeyView {
         expires_at: record.expires_at,
         last_used_at: record.last_used_at,
         revoked_at: record.revoked_at,
+        projects: record.projects,
     }
 }

@@ -493,7 +493,7 @@ pub async fn history(
     }
     let records = db::data_entries::history(
         &state.pool,
-        &principal.user_id,
+        principal.access(),
         data_id,
         before_revision,
         limit + 1,
@@ -565,8 +565,8 @@ pub async fn search(
         }
     })?;
     let (entries, has_more) =
-        db::data_entries::search(&state.pool, &principal.user_id, &query).await?;
-    let total = db::data_entries::count(&state.pool, &principal.user_id, &query).await?;
+        db::data_entries::search(&state.pool, principal.access(), &query).await?;
+    let total = db::data_entries::count(&state.pool, principal.access(), &query).await?;
 
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total));

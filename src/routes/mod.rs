@@ -31,6 +31,7 @@ pub mod idempotency;
 pub(crate) mod metadata;
 pub(crate) mod metrics;
 pub(crate) mod physical_samples;
+pub(crate) mod projects;
 pub mod public_url;
 mod response;
 pub(crate) mod v2;
@@ -70,6 +71,18 @@ route_table! {
     "/data_entries/{data_id}/history" => { get => data_entries::history }
     "/physical_samples" => { get => physical_samples::list, post => physical_samples::create }
     "/physical_samples/{physical_sample_id}" => { get => physical_samples::get }
+    "/projects" => { get => projects::list, post => projects::create }
+    "/projects/{project_id}" => {
+        get => projects::get,
+        patch => projects::update,
+        delete => projects::delete,
+    }
+    "/projects/{project_id}/members" => { get => projects::members }
+    "/projects/{project_id}/members/{user_id}" => {
+        put => projects::put_member,
+        delete => projects::remove_member,
+    }
+    "/projects/{project_id}/physical_samples" => { get => projects::physical_samples }
 }
 
 /// Every `(method, path)` actix serves, `/v2` included: what `/openapi.json` must describe.

@@ -4,8 +4,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use super::body::JsonObject;
 use super::response::{parse_id, query_pairs};
 use crate::auth::Principal;
+use crate::catalog::entries::refusal;
 use crate::db;
-use crate::domain::{FieldError, NewPhysicalSample, Scope};
+use crate::db::physical_samples::{Inserted, SampleQuery};
+use crate::domain::{FieldError, NewPhysicalSample, Role, Scope};
 use crate::error::ApiError;
 use crate::openapi::params::SampleFilter;
 use crate::openapi::responses::*;
@@ -45,14 +47,26 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Write)?;
     let sample = NewPhysicalSample::from_json(body)?;
-    match db::physical_samples::insert(&state.pool, &principal.user_id, &sample.name).await? {
-        Ok(sample) => Ok(HttpResponse::Created()
+    let project = sample.project_id.or(match principal.projects.as_deref() {
+        Some([only]) => Some(*only),
+        _ => None,
+    });
+    let access = principal.access();
+    match db::physical_samples::insert(&state.pool, access, project, &sample.name).await? {
+        Inserted::Created(sample) => Ok(HttpResponse::Created()
             .insert_header((
                 header::LOCATION,
                 format!("/physical_samples/{}", sample.physical_sample_id),
             ))
             .json(sample)),
-        Err(existing_id) => Err(ApiError::DuplicateSample { existing_id }),
+        Inserted::Duplicate(existing_id) => Err(ApiError::DuplicateSample { existing_id }),
+        Inserted::NotPermitted => {
+            let mut conn = state.pool.acquire().await?;
+            Err(match project {
+                Some(project) => refusal(&mut conn, &principal, project, Role::Editor).await,
+                None => ApiError::RoleTooLow(Role::Editor),
+            })
+        }
     }
 }
 
@@ -99,8 +113,12 @@ pub async fn list(
             _ => {}
         }
     }
-    let samples =
-        db::physical_samples::list(&state.pool, &principal.user_id, only, name.as_deref()).await?;
+    let filter = SampleQuery {
+        only,
+        name: name.as_deref(),
+        project: None,
+    };
+    let samples = db::physical_samples::list(&state.pool, principal.access(), &filter).await?;
     Ok(HttpResponse::Ok().json(samples))
 }
 
@@ -128,7 +146,7 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Read)?;
     let id = parse_id(&path)?;
-    let sample = db::physical_samples::get(&state.pool, &principal.user_id, id)
+    let sample = db::physical_samples::get(&state.pool, principal.access(), id)
         .await?
         .ok_or(ApiError::NotFound {
             what: "physical sample",

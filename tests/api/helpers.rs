@@ -129,6 +129,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
 }
 
 impl TestApp {
+    /// What the default key may reach, for calling the store directly.
+    pub fn access(&self) -> labcat::domain::Access<'_> {
+        labcat::domain::Access {
+            user_id: &self.user_id,
+            projects: None,
+        }
+    }
+
     /// A new key for `user` (created if new) with `scopes`.
     pub async fn key_for(&self, user: &str, scopes: &[Scope]) -> String {
         let (secret, _) = issue_key(&self.pool, user, "test", scopes, None)

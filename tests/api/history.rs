@@ -241,7 +241,11 @@ async fn reading_someone_elses_history_reads_none_of_its_revisions() {
     let explain = |owner: &'static str, limit: i64| {
         let pool = app.pool.clone();
         async move {
-            labcat::db::data_entries::explain_history(&pool, owner, data_id, None, limit)
+            let access = labcat::domain::Access {
+                user_id: owner,
+                projects: None,
+            };
+            labcat::db::data_entries::explain_history(&pool, access, data_id, None, limit)
                 .await
                 .unwrap()
         }

@@ -20,6 +20,7 @@ mod outage;
 mod patch;
 mod physical_samples;
 mod process;
+mod projects;
 mod public_urls;
 mod search;
 mod v2;

@@ -221,9 +221,11 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
     let app = spawn_app().await;
     // Enough rows, with varied metadata, that a sequential scan is clearly the worse plan.
     sqlx::query(
-        "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata)
+        "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata,
+                                   project_id)
          SELECT gen_random_uuid(), $1, 'f' || i, 'xps',
-                jsonb_build_object('operator', 'op' || (i % 500), 'run', i, 'batch', i % 7)
+                jsonb_build_object('operator', 'op' || (i % 500), 'run', i, 'batch', i % 7),
+                (SELECT project_id FROM projects WHERE created_by = $1 AND personal)
          FROM generate_series(1, 30000) AS i",
     )
     .bind(&app.user_id)
@@ -239,7 +241,7 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
         &labcat::domain::search::CursorKey([0; 32]),
     )
     .unwrap();
-    let plan = labcat::db::data_entries::explain_search(&app.pool, &app.user_id, &query)
+    let plan = labcat::db::data_entries::explain_search(&app.pool, app.access(), &query)
         .await
         .unwrap();
     assert!(plan.contains("data_entries_metadata_idx"), "{plan}");
@@ -278,7 +280,7 @@ async fn many_metadata_filters_read_each_document_at_most_twice_and_all_must_hol
                 &labcat::domain::search::CursorKey([0; 32]),
             )
             .unwrap();
-            labcat::db::data_entries::explain_search(&app.pool, &app.user_id, &query)
+            labcat::db::data_entries::explain_search(&app.pool, app.access(), &query)
                 .await
                 .unwrap()
         }

@@ -64,7 +64,7 @@ pub async fn get(
         let outcome = match data_id {
             Ok(data_id) => catalog::get(&mut conn, &principal, data_id)
                 .await
-                .map(|entry| into_file_json(entry, &base)),
+                .map(|(entry, _)| into_file_json(entry, &base)),
             Err(error) => Err(error),
         };
         items.push(&Record::of(outcome))?;

@@ -50,6 +50,8 @@ fn status_and_code(error: &ApiError) -> (StatusCode, u32) {
     match error {
         ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, 90001),
         ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, 90002),
+        // Seven Bridges: "insufficient privileges for the project".
+        ApiError::RoleTooLow(_) => (StatusCode::FORBIDDEN, 3001),
         ApiError::NotFound { what, .. } => {
             let code = match *what {
                 "data entry" | "file" => 5002,

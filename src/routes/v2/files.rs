@@ -103,8 +103,8 @@ pub async fn list(
             id: dataset.clone(),
         });
     }
-    let entries = db::files::list(&state.pool, &principal.user_id, &query).await?;
-    let total = db::files::count(&state.pool, &principal.user_id, &query).await?;
+    let entries = db::files::list(&state.pool, principal.access(), &query).await?;
+    let total = db::files::count(&state.pool, principal.access(), &query).await?;
 
     let base = base_url(&request);
     let page = |offset: i64| format!("{base}/files?{}", page_query(&pairs, offset, query.limit));
