@@ -223,3 +223,22 @@ pub async fn remove_member(db: impl PgExecutor<'_>, project: Uuid, user: &str) -
         .await?;
     Ok(removed.rows_affected() == 1)
 }
+
+/// The names of those of `projects` the caller may read.
+pub async fn names(
+    db: impl PgExecutor<'_>,
+    access: Access<'_>,
+    projects: &[Uuid],
+) -> DbResult<Vec<(Uuid, String)>> {
+    const NAMES: &str = concat!(
+        "SELECT project_id, name FROM projects WHERE project_id = ANY($1) AND ",
+        reachable!("project_id", "$2", "'viewer'", "$3")
+    );
+    let names = sqlx::query_as(NAMES)
+        .bind(projects)
+        .bind(access.user_id)
+        .bind(access.projects)
+        .fetch_all(db)
+        .await?;
+    Ok(names)
+}

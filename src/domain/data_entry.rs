@@ -60,6 +60,19 @@ impl DataEntry {
         EntryBody {
             entry: self,
             version: env!("CARGO_PKG_VERSION"),
+            projects: None,
+        }
+    }
+
+    /// The body of a search row: with `projects`, the entry's project as the Atomscale SDK
+    /// reads it (`[{"id", "name"}]`).
+    pub fn search_row<'a>(&'a self, project_name: &'a str) -> EntryBody<'a> {
+        EntryBody {
+            projects: Some([ProjectRef {
+                id: self.project_id,
+                name: project_name,
+            }]),
+            ..self.body()
         }
     }
 
@@ -75,6 +88,14 @@ pub struct EntryBody<'a> {
     #[serde(flatten)]
     entry: &'a DataEntry,
     version: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    projects: Option<[ProjectRef<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+pub struct ProjectRef<'a> {
+    id: Uuid,
+    name: &'a str,
 }
 
 /// Fields the server sets; a body that names one is told so rather than "unknown field".

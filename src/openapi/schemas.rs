@@ -133,6 +133,16 @@ pub struct DataEntry {
     /// The server's version.
     #[schema(required = false)]
     pub version: String,
+    /// Search rows only: the entry's project, as the Atomscale SDK reads it.
+    #[schema(required = false)]
+    pub projects: Vec<ProjectRef>,
+}
+
+/// A project named in a search row.
+#[derive(ToSchema)]
+pub struct ProjectRef {
+    pub id: Uuid,
+    pub name: String,
 }
 
 // Patterns: `^[^\u0000]*$` says "no NUL" (PostgreSQL text cannot hold one); the longer one

@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -585,8 +587,21 @@ pub async fn search(
             next_link(&request, &pairs, &cursor.encode(cursor_key)),
         ));
     }
+    // Each row names its project, as the Atomscale SDK reads it: one lookup for the page.
+    let mut page_projects: Vec<Uuid> = entries.iter().map(|entry| entry.project_id).collect();
+    page_projects.sort_unstable();
+    page_projects.dedup();
+    let names: HashMap<Uuid, String> =
+        db::projects::names(&state.pool, principal.access(), &page_projects)
+            .await?
+            .into_iter()
+            .collect();
+    let name_of = |entry: &DataEntry| names.get(&entry.project_id).map_or("", String::as_str);
     if fields.is_all() {
-        let body: Vec<_> = entries.iter().map(|entry| entry.body()).collect();
+        let body: Vec<_> = entries
+            .iter()
+            .map(|entry| entry.search_row(name_of(entry)))
+            .collect();
         return Ok(response.json(body));
     }
     let body: Vec<Value> = entries

@@ -243,6 +243,50 @@ def main():
         else:
             raise AssertionError("search() with an unknown key did not raise")
 
+    # Sharing comes last: until here, alice and bob see only their own entries.
+    shared = {}
+
+    @check("list_projects() lists alice's projects, a new shared one included")
+    def _():
+        response = requests.post(
+            URL + "projects",
+            json={"name": "Shared GaN growth"},
+            headers={"X-API-KEY": ALICE_KEY},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        shared["project"] = response.json()["id"]
+        projects = alice_client.list_projects()
+        names = set(projects["Project Name"])
+        assert {"Personal", "Shared GaN growth"} <= names, names
+        assert shared["project"] in set(projects["Project ID"]), projects
+        assert len(bob_client.list_projects()) == 1  # bob's personal project only
+
+    @check("an entry bob adds to a project shared with him is found by alice's search() and get()")
+    def _():
+        project = shared["project"]
+        response = requests.put(
+            f"{URL}projects/{project}/members/bob",
+            json={"role": "editor"},
+            headers={"X-API-KEY": ALICE_KEY},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        response = requests.post(
+            URL + "data_entries",
+            json={"raw_name": "GaN_shared_scan.vms", "char_source_type": "xps",
+                  "pipeline_status": "success", "project_id": project},
+            headers={"X-API-KEY": BOB_KEY},
+            timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        data_id = response.json()["data_id"]
+        found = ids_of(alice_client.search(keywords="shared"))
+        assert found == {data_id}, found
+        results = alice_client.get([data_id])
+        assert [r.data_id for r in results] == [data_id], results
+        assert data_id in ids_of(bob_client.search())
+
     passed = failed = 0
     for name, function in checks:
         try:
