@@ -103,7 +103,7 @@ def seed(psql, rows):
     started = time.time()
     sql = f"""
         INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, pipeline_status,
-                                  raw_size_gb, metadata)
+                                  raw_size_gb, metadata, project_id)
         SELECT gen_random_uuid(), 'admin', 'run_' || i || '.dat',
                (enum_range(NULL::char_source_type))[1 + i % 12],
                (enum_range(NULL::pipeline_status))[1 + i % 4],
@@ -115,7 +115,8 @@ def seed(psql, rows):
                    'instrument', (ARRAY['mbe-1', 'mbe-2', 'xps-a', 'sem-3', 'afm-9'])[1 + i % 5],
                    'substrate', jsonb_build_object('material', (ARRAY['GaN', 'Si', 'SiC'])[1 + i % 3],
                                                    'size_mm', 10 + i % 40),
-                   'tags', jsonb_build_array('t' || (i % 13), 't' || (i % 17)))
+                   'tags', jsonb_build_array('t' || (i % 13), 't' || (i % 17))),
+               (SELECT project_id FROM projects WHERE created_by = 'admin' AND personal)
         FROM generate_series(1, {rows}) AS i;
         ANALYZE data_entries;
     """
