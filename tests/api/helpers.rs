@@ -92,6 +92,14 @@ pub async fn spawn_app() -> TestApp {
 
 /// Spawns the app with settings adjusted by `customize`.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let (pool, settings) = fresh_pool(customize).await;
+    db::migrate(&pool).await.expect("migrations apply");
+    spawn_app_on(pool, &settings).await
+}
+
+/// A pool on a fresh, empty database, as `labcat serve` opens its sessions, and the
+/// settings (adjusted by `customize`) to serve it with.
+pub async fn fresh_pool(customize: impl FnOnce(&mut Settings)) -> (PgPool, Settings) {
     let maintenance = test_server().maintenance_options();
     let database = format!("labcat_test_{}", Uuid::new_v4().simple());
     db::create_database_if_missing(maintenance.clone(), &database)
@@ -101,7 +109,6 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.server.addr = "127.0.0.1:0".into();
     settings.server.workers = 1;
     customize(&mut settings);
-    // The app's sessions, as `labcat serve` opens them.
     let pool = db::pool(
         db::with_statement_timeout(
             maintenance.database(&database),
@@ -110,8 +117,12 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         settings.database.pool_size(),
         settings.database.acquire_timeout(),
     );
-    db::migrate(&pool).await.expect("migrations apply");
-    let application = Application::build(&settings, pool.clone()).expect("the app builds");
+    (pool, settings)
+}
+
+/// Serves the app on an already migrated `pool`, with a read+write key for alice.
+pub async fn spawn_app_on(pool: PgPool, settings: &Settings) -> TestApp {
+    let application = Application::build(settings, pool.clone()).expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
 

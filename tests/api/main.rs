@@ -23,4 +23,5 @@ mod process;
 mod projects;
 mod public_urls;
 mod search;
+mod upgrade;
 mod v2;
