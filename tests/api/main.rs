@@ -1,6 +1,7 @@
 //! One integration-test binary (faster to link): every test spawns the real application on
 //! port 0 against a fresh database and talks HTTP to it.
 
+mod access;
 mod api_keys;
 mod auth;
 mod bad_input;

@@ -31,13 +31,11 @@ async fn a_database_from_before_projects_upgrades_and_every_key_answers_as_befor
         ("dave", format!("lc_{}", "d".repeat(40))),
     ];
     for (user, secret) in &keys {
-        sqlx::query(
-"INSERT INTO users (user_id) VALUES ($1)",
-        )
-        .bind(user)
-        .execute(&pool)
-        .await
-        .unwrap();
+        sqlx::query("INSERT INTO users (user_id) VALUES ($1)")
+            .bind(user)
+            .execute(&pool)
+            .await
+            .unwrap();
         sqlx::query(
             "INSERT INTO api_keys (key_id, user_id, prefix, key_hash, name, scopes)
              VALUES (gen_random_uuid(), $1, left($2, 11), $3, 'old', ARRAY['read', 'write'])",
@@ -105,7 +103,11 @@ async fn a_database_from_before_projects_upgrades_and_every_key_answers_as_befor
                     .json(&json!({"pipeline_status": "success"})),
             )
             .await;
-            assert_eq!(status, StatusCode::OK, "{user} still changes its own entries");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{user} still changes its own entries"
+            );
         }
         let (_, samples) = send(app.request_as(secret, Method::GET, "/physical_samples")).await;
         assert_eq!(samples.as_array().unwrap().len(), 1, "{user}'s sample");
