@@ -37,8 +37,10 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             samples, and the API keys that reach them.\n\n\
             Every route but health, metrics and these docs needs a key, sent as `X-API-KEY`, \
             `Authorization: Bearer` or `X-SBG-Auth-Token`; two different keys in one request \
-            are a 400 `ambiguous_credentials`. A caller sees only what it owns: \
-            someone else's entry is a 404, exactly like a missing one.\n\n\
+            are a 400 `ambiguous_credentials`. A caller reaches what its projects hold, \
+            as its role there allows (narrowed to its key's projects, if limited): an \
+            entry it cannot read is a 404, exactly like a missing one; one it can read \
+            but not change is a 403 `insufficient_role` on writes.\n\n\
             Errors are RFC 9457 `application/problem+json` with a stable `code`, per-field \
             `errors` and the `request_id` (also in the `X-Request-Id` response header). \
             Authenticated responses carry the key's standing in the `RateLimit` and \
