@@ -61,7 +61,16 @@ pub fn test_server() -> &'static TestServer {
 }
 
 /// Clusters of earlier runs shut down when their test process ended; remove their files.
+/// Only old ones: a directory another test run made a moment ago has no `postmaster.pid`
+/// until its initdb is done, and removing it then fails that run.
 fn sweep_stale_clusters() {
+    let stale = |path: &Path| {
+        std::fs::metadata(path)
+            .and_then(|meta| meta.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(600))
+    };
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
     };
@@ -71,7 +80,7 @@ fn sweep_stale_clusters() {
             .file_name()
             .to_str()
             .is_some_and(|name| name.starts_with(TEMP_PREFIX));
-        if ours && !Path::new(&path).join("data/postmaster.pid").exists() {
+        if ours && stale(&path) && !path.join("data/postmaster.pid").exists() {
             let _ = std::fs::remove_dir_all(&path);
         }
     }

@@ -269,3 +269,51 @@ async fn moving_an_entry_needs_write_access_to_both_projects_and_is_in_its_histo
     .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_partner_key_limited_to_one_project_creates_there_and_reaches_nothing_else() {
+    let app = spawn_app().await;
+    let project = id(
+        &create_project(&app, &app.api_key, "with partner").await,
+        "project_id",
+    );
+    let private = app.create_entry_id(json!({})).await;
+    let (status, minted) = send(app.request(Method::POST, "/api_keys").json(&json!({
+        "name": "partner", "scopes": ["read", "write"], "projects": [project]
+    })))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{minted}");
+    assert_eq!(minted["projects"], json!([project]));
+    let partner = minted["key"].as_str().unwrap().to_owned();
+
+    let (status, created) = send(
+        app.request_as(&partner, Method::POST, "/data_entries")
+            .json(&json!({"raw_name": "lims.csv", "char_source_type": "metrology"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(created["project_id"], project.as_str());
+    let (_, listed) = send(app.request_as(&partner, Method::GET, "/data_entries")).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let (status, _) =
+        send(app.request_as(&partner, Method::GET, &format!("/data_entries/{private}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, projects) = send(app.request_as(&partner, Method::GET, "/projects")).await;
+    assert_eq!(projects.as_array().unwrap().len(), 1);
+
+    // A key it mints cannot reach further, nor can it make projects outside its reach.
+    let (status, problem) = send(app.request_as(&partner, Method::POST, "/api_keys").json(
+        &json!({
+            "name": "wider", "scopes": ["read"], "projects": [uuid::Uuid::now_v7()]
+        }),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(problem["code"], "projects_beyond_parent");
+    let (status, _) = send(
+        app.request_as(&partner, Method::POST, "/projects")
+            .json(&json!({"name": "escape"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
