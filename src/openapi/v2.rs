@@ -41,7 +41,7 @@ pub struct SbgFile {
     /// Bytes (`raw_size_gb` × 10⁹), or `null` when unknown.
     #[schema(required = false)]
     pub size: Option<i64>,
-    /// The owner's user id (labcat has no projects).
+    /// The `/v2` id of the entry's project, `owner/slug`.
     #[schema(required = false)]
     pub project: String,
     /// Always `null` (labcat has no folders).
@@ -231,7 +231,8 @@ pub struct SbgFileQuery {
     pub offset: Option<i64>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i64>,
-    /// Only the caller's own project (its user id) has files; any other is a 404.
+    /// Only files of this project, by its `/v2` id `owner/slug` (a bare user id: that
+    /// user's personal project); one the caller cannot read is a 404.
     #[param(pattern = r"^[^\u0000]*$")]
     pub project: Option<String>,
     /// labcat has no folders: any value is a 404.
