@@ -24,3 +24,4 @@ mod projects;
 mod public_urls;
 mod search;
 mod v2;
+mod v2_projects;

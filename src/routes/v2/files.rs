@@ -150,7 +150,7 @@ async fn project_ids(
 }
 
 /// The request's own query with `offset` and `limit` set: `href`s the client re-fetches.
-fn page_query(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
+pub(super) fn page_query(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("offset", &offset.to_string());
     query.append_pair("limit", &limit.to_string());
