@@ -727,3 +727,39 @@ pub async fn put_permissions(
 ) -> Result<HttpResponse, ApiError> {
     set_permissions(principal, state, path, body, false).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(role: Role, execute: bool) -> Member {
+        Member {
+            user_id: "bob".into(),
+            role,
+            execute,
+        }
+    }
+
+    #[test]
+    fn permissions_and_roles_map_both_ways() {
+        for role in Role::ALL {
+            let Value::Object(shown) = permissions(&member(*role, false)) else {
+                unreachable!()
+            };
+            assert_eq!(role_of(&shown), *role, "a role survives its permissions");
+        }
+        assert_eq!(
+            permissions(&member(Role::Viewer, true)),
+            json!({"read": true, "copy": true, "write": false, "execute": true, "admin": false})
+        );
+        assert_eq!(permissions(&member(Role::Admin, false))["execute"], true);
+        let sent = |body: Value| match body {
+            Value::Object(map) => role_of(&map),
+            _ => unreachable!(),
+        };
+        assert_eq!(sent(json!({"admin": true, "write": false})), Role::Admin);
+        assert_eq!(sent(json!({"write": true})), Role::Editor);
+        assert_eq!(sent(json!({"copy": true, "execute": true})), Role::Viewer);
+        assert_eq!(sent(json!({})), Role::Viewer);
+    }
+}
