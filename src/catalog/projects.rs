@@ -76,6 +76,22 @@ pub async fn get(
         .ok_or_else(|| not_found(project))
 }
 
+/// The project whose `/v2` id is `owner/slug`: a 404 naming that id when the caller
+/// cannot read it, exactly like a missing one.
+pub async fn find(
+    pool: &PgPool,
+    principal: &Principal,
+    owner: &str,
+    slug: &str,
+) -> Result<ProjectView, ApiError> {
+    db::projects::by_path(pool, principal.access(), owner, slug)
+        .await?
+        .ok_or_else(|| ApiError::NotFound {
+            what: "project",
+            id: format!("{owner}/{slug}"),
+        })
+}
+
 pub async fn update(
     pool: &PgPool,
     principal: &Principal,

@@ -33,6 +33,9 @@ pub async fn count(pool: &PgPool, access: Access<'_>, query: &FileQuery) -> DbRe
 
 fn push_filters(sql: &mut QueryBuilder<Postgres>, access: Access<'_>, query: &FileQuery) {
     access::push(sql, "project_id", access, Role::Viewer);
+    if let Some(project) = query.project_id {
+        sql.push(" AND project_id = ").push_bind(project);
+    }
     if !query.origin.is_empty() {
         // No labcat file was made by a task, so no origin filter can match.
         sql.push(" AND false");

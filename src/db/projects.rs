@@ -242,3 +242,41 @@ pub async fn names(
         .await?;
     Ok(names)
 }
+
+/// The project the caller may read whose `/v2` id is `owner/slug`, if any.
+pub async fn by_path(
+    db: impl PgExecutor<'_>,
+    access: Access<'_>,
+    owner: &str,
+    slug: &str,
+) -> DbResult<Option<ProjectView>> {
+    let sql = format!(
+        "SELECT {VIEW_COLUMNS} FROM projects AS p {join}
+         WHERE p.created_by = $1 AND p.slug = $4",
+        join = role_join!("p.project_id", "$2", "$3"),
+    );
+    let project = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(owner)
+        .bind(access.user_id)
+        .bind(access.projects)
+        .bind(slug)
+        .fetch_optional(db)
+        .await?;
+    Ok(project)
+}
+
+/// The `/v2` ids (`created_by/slug`) of `projects`: naming the projects of entries the
+/// caller has already been allowed to read, so no access check here.
+pub async fn paths(
+    db: impl PgExecutor<'_>,
+    projects: &[Uuid],
+) -> DbResult<std::collections::HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT project_id, created_by || '/' || slug FROM projects
+         WHERE project_id = ANY($1)",
+    )
+    .bind(projects)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -12,8 +12,11 @@ pub const MAX_LIMIT: i64 = 100;
 pub struct FileQuery {
     pub offset: i64,
     pub limit: i64,
-    /// The project asked for; a file's project is its owner's user id.
+    /// The project asked for, as its `/v2` id `owner/slug` (a bare user id: that user's
+    /// personal project).
     pub project: Option<String>,
+    /// That project, once the route has found it among those the caller may read.
+    pub project_id: Option<uuid::Uuid>,
     /// Folders and datasets, which labcat does not have.
     pub parent: Option<String>,
     pub dataset: Option<String>,
@@ -31,6 +34,7 @@ impl Default for FileQuery {
             offset: 0,
             limit: DEFAULT_LIMIT,
             project: None,
+            project_id: None,
             parent: None,
             dataset: None,
             names: Vec::new(),
@@ -42,6 +46,13 @@ impl Default for FileQuery {
 }
 
 impl FileQuery {
+    /// The owner and slug `project` names: `owner/slug`, or a bare user id for that user's
+    /// personal project (what `project` meant before labcat had projects).
+    pub fn project_path(&self) -> Option<(&str, &str)> {
+        let project = self.project.as_deref()?;
+        Some(project.split_once('/').unwrap_or((project, "personal")))
+    }
+
     /// Parses decoded query pairs; every problem is reported.
     pub fn parse<'a>(
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,

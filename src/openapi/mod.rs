@@ -13,7 +13,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, Modify, OpenApi};
 
-use crate::routes::v2::{bulk as v2_bulk, files as v2_files, user as v2_user};
+use crate::routes::v2::{
+    bulk as v2_bulk, files as v2_files, projects as v2_projects, user as v2_user,
+};
 use crate::routes::{
     api_keys, data_entries, docs, health, metadata, metrics, physical_samples, projects,
 };
@@ -92,6 +94,18 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         v2_bulk::delete,
         v2_bulk::update,
         v2_bulk::edit,
+        v2_projects::list,
+        v2_projects::create,
+        v2_projects::list_owner,
+        v2_projects::get,
+        v2_projects::update,
+        v2_projects::delete,
+        v2_projects::members,
+        v2_projects::add_member,
+        v2_projects::member,
+        v2_projects::remove_member,
+        v2_projects::patch_permissions,
+        v2_projects::put_permissions,
         v2_user::me,
         v2_user::get,
         v2_user::rate_limit,
@@ -136,6 +150,9 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             `raw_name`, the same metadata). Errors are Seven Bridges' \
             `{status, code, message, more_info}`, and every response carries \
             `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`."),
+        (name = "v2 projects", description = "Seven Bridges projects and members: a \
+            project's id is `<created_by>/<slug>`; a member's role is shown and set as \
+            permissions (`admin`: admin; `write`: editor; otherwise viewer)."),
     )
 )]
 pub struct ApiDoc;

@@ -41,7 +41,7 @@ pub struct SbgFile {
     /// Bytes (`raw_size_gb` × 10⁹), or `null` when unknown.
     #[schema(required = false)]
     pub size: Option<i64>,
-    /// The owner's user id (labcat has no projects).
+    /// The `/v2` id of the entry's project, `owner/slug`.
     #[schema(required = false)]
     pub project: String,
     /// Always `null` (labcat has no folders).
@@ -231,7 +231,8 @@ pub struct SbgFileQuery {
     pub offset: Option<i64>,
     #[param(minimum = 1, maximum = 100, default = 50)]
     pub limit: Option<i64>,
-    /// Only the caller's own project (its user id) has files; any other is a 404.
+    /// Only files of this project, by its `/v2` id `owner/slug` (a bare user id: that
+    /// user's personal project); one the caller cannot read is a 404.
     #[param(pattern = r"^[^\u0000]*$")]
     pub project: Option<String>,
     /// labcat has no folders: any value is a 404.
@@ -370,3 +371,180 @@ sbg_error_response!(
     SbgServiceUnavailable,
     "The database is unreachable or too slow right now; retry later (code 90005, never 0)."
 );
+
+/// A project: `id` is `<created_by>/<slug>`. labcat stores no billing group, tags or
+/// settings: `billing_group` is always the same UUID, `tags` `[]`, `settings` `{}` (or
+/// what the create or update sent).
+#[derive(ToSchema)]
+pub struct SbgProject {
+    pub href: String,
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(inline)]
+    pub r#type: SbgProjectType,
+    #[schema(format = Uuid)]
+    pub billing_group: String,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub settings: serde_json::Value,
+    #[schema(value_type = Option<String>)]
+    pub root_folder: Option<()>,
+    pub created_by: String,
+    pub created_on: chrono::DateTime<chrono::Utc>,
+    pub modified_on: chrono::DateTime<chrono::Utc>,
+    #[schema(value_type = Option<String>)]
+    pub category: Option<()>,
+}
+
+#[derive(ToSchema)]
+pub enum SbgProjectType {
+    #[serde(rename = "v2")]
+    V2,
+}
+
+/// One page of projects.
+#[derive(ToSchema)]
+pub struct SbgProjectPage {
+    pub href: String,
+    pub items: Vec<SbgProject>,
+    pub links: Vec<SbgLink>,
+}
+
+/// `POST /v2/projects`. `billing_group` and `tags` are accepted and ignored.
+#[derive(ToSchema)]
+pub struct SbgProjectCreate {
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
+    pub name: String,
+    #[schema(required = false, max_length = 4096)]
+    pub description: Option<String>,
+    #[schema(required = false)]
+    pub billing_group: Option<String>,
+    #[schema(required = false)]
+    pub tags: Option<Vec<String>>,
+    #[schema(required = false, value_type = Option<Object>)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// `PATCH /v2/projects/{owner}/{project}`. `billing_group`, `tags`, `type` and
+/// `category` are accepted and ignored.
+#[derive(ToSchema)]
+pub struct SbgProjectPatch {
+    #[schema(required = false, min_length = 1, max_length = 256, pattern = r"\S")]
+    pub name: String,
+    #[schema(required = false, max_length = 4096)]
+    pub description: Option<String>,
+    #[schema(required = false)]
+    pub billing_group: Option<String>,
+    #[schema(required = false)]
+    pub tags: Option<Vec<String>>,
+    #[schema(required = false, value_type = Option<Object>)]
+    pub settings: Option<serde_json::Value>,
+}
+
+/// A member's role as Seven Bridges permissions: `read` and `copy` always, `write` for
+/// editors and admins, everything for admins; `execute` as last set.
+#[derive(ToSchema)]
+pub struct SbgPermissions {
+    pub read: bool,
+    pub copy: bool,
+    pub write: bool,
+    pub execute: bool,
+    pub admin: bool,
+}
+
+/// Permissions to set; any of them.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SbgPermissionsChange {
+    #[schema(required = false)]
+    pub read: bool,
+    #[schema(required = false)]
+    pub copy: bool,
+    #[schema(required = false)]
+    pub write: bool,
+    #[schema(required = false)]
+    pub execute: bool,
+    #[schema(required = false)]
+    pub admin: bool,
+}
+
+/// A member (a user).
+#[derive(ToSchema)]
+pub struct SbgMember {
+    /// `…/v2/projects/<owner>/<slug>/members/<username>`.
+    pub href: String,
+    pub id: String,
+    pub username: String,
+    #[schema(value_type = Option<String>)]
+    pub email: Option<()>,
+    #[schema(inline)]
+    pub r#type: SbgMemberType,
+    pub permissions: SbgPermissions,
+}
+
+#[derive(ToSchema)]
+pub enum SbgMemberType {
+    #[serde(rename = "USER")]
+    User,
+}
+
+/// `POST …/members`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SbgNewMember {
+    #[schema(min_length = 1, max_length = 128, pattern = r"^[A-Za-z0-9_.@-]+$")]
+    pub username: String,
+    #[schema(required = false, inline)]
+    pub r#type: SbgMemberType,
+    #[schema(required = false)]
+    pub permissions: SbgPermissionsChange,
+}
+
+/// One page of members.
+#[derive(ToSchema)]
+pub struct SbgMemberPage {
+    pub href: String,
+    pub items: Vec<SbgMember>,
+    pub links: Vec<SbgLink>,
+}
+
+/// A project by its `/v2` id, `<owner>/<project>`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SbgProjectPath {
+    /// The user who created the project.
+    pub owner: String,
+    /// Its short name (slug).
+    pub project: String,
+}
+
+/// Paging of a collection.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SbgPaging {
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<i64>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i64>,
+    /// Ignored.
+    pub fields: Option<String>,
+}
+
+/// `GET /v2/projects` filters and paging. labcat projects have no tags or category, so a
+/// filter on either matches nothing.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SbgProjectQuery {
+    #[param(minimum = 0, default = 0)]
+    pub offset: Option<i64>,
+    #[param(minimum = 1, maximum = 100, default = 50)]
+    pub limit: Option<i64>,
+    /// Projects with exactly this name.
+    pub name: Option<String>,
+    /// Ignored.
+    pub fields: Option<String>,
+    #[param(style = Form, explode = true)]
+    pub tags: Option<Vec<String>>,
+    pub category: Option<String>,
+}

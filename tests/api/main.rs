@@ -26,3 +26,4 @@ mod public_urls;
 mod search;
 mod upgrade;
 mod v2;
+mod v2_projects;

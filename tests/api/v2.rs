@@ -46,7 +46,7 @@ async fn a_file_is_the_entry_in_the_shape_the_client_requires() {
     assert_eq!(file["name"], "a.fastq");
     assert_eq!(file["size"], json!(1_500_000_000_i64));
     assert!(file["size"].is_i64(), "an integer, not a float");
-    assert_eq!(file["project"], app.user_id);
+    assert_eq!(file["project"], format!("{}/personal", app.user_id));
     assert_eq!(file["type"], "file");
     assert_eq!(file["metadata"], json!({}), "never null");
     assert_eq!(file["tags"], json!([]));
@@ -253,7 +253,7 @@ async fn errors_use_the_seven_bridges_shape_and_statuses() {
     assert_eq!(response.headers()["allow"], "GET, HEAD, PATCH, DELETE");
     assert_sbg_error(&response.json().await.unwrap(), 405, 90006);
 
-    let (status, body) = send(sbg(&app, Method::GET, "/projects")).await;
+    let (status, body) = send(sbg(&app, Method::GET, "/tasks")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_sbg_error(&body, 404, 90003);
 }

@@ -25,7 +25,7 @@ from importlib.metadata import version
 
 import requests
 import sevenbridges as sbg
-from sevenbridges.errors import NotFound, PaginationError, Unauthorized
+from sevenbridges.errors import Forbidden, NotFound, PaginationError, Unauthorized
 
 URL = os.environ["LABCAT_URL"].rstrip("/")
 V2 = URL + "/v2"
@@ -101,7 +101,8 @@ def main():
         assert f.id == a, f.id
         assert f.name == "a.fastq", f.name
         assert f.size == 500_000_000 and isinstance(f.size, int), f.size
-        assert f.project == "alice", f.project
+        # Entries made without a project are in their owner's personal project.
+        assert f.project == "alice/personal", f.project
         assert f.type == "file" and not f.is_folder(), f.type
         assert dict(f.metadata) == {"sample_id": "S1", "library": "L1"}, f.metadata
         assert f.tags == [], f.tags
@@ -261,6 +262,76 @@ def main():
     @check("users.me() is the key's user")
     def _():
         assert api.users.me().username == "alice"
+
+    @check("projects.query() and projects.get(id) show the personal project as owner/slug")
+    def _():
+        ids = [p.id for p in api.projects.query()]
+        assert "alice/personal" in ids, ids
+        personal = api.projects.get("alice/personal")
+        assert personal.created_by == "alice" and personal.type == "v2", personal
+        assert isinstance(personal.created_on, datetime), personal.created_on
+        assert personal.billing_group is not None and personal.tags == []
+        expect_raises(NotFound, lambda: api.projects.get("bob/personal"))
+
+    @check("projects: create, rename with save(), members, files shared with bob by role")
+    def _():
+        project = api.projects.create(name="Shared Run")
+        assert project.id == "alice/shared-run", project.id
+        project.name = "Shared Run (renamed)"
+        project.description = "growth runs"
+        project.save()
+        again = api.projects.get(project.id)
+        assert (again.id, again.name, again.description) == (
+            "alice/shared-run", "Shared Run (renamed)", "growth runs"), again
+        assert [q.id for q in api.projects.query(name="Shared Run (renamed)")] == [project.id]
+
+        # A file of the shared project (made natively, by its project's native id).
+        listing = requests.get(URL + "/projects", headers={"X-API-KEY": ALICE_KEY}, timeout=30)
+        native_id = next(p["project_id"] for p in listing.json() if p["slug"] == "shared-run")
+        response = requests.post(
+            URL + "/data_entries",
+            json={"raw_name": "shared.fastq", "char_source_type": "xps",
+                  "project_id": native_id},
+            headers={"X-API-KEY": ALICE_KEY}, timeout=30,
+        )
+        assert response.status_code == 201, response.text
+        shared = response.json()["data_id"]
+        for which in (project, project.id):
+            files = list(api.files.query(project=which))
+            assert [f.id for f in files] == [shared], files
+            assert files[0].project == project.id, files[0].project
+
+        assert [m.username for m in project.get_members()] == ["alice"]
+        member = project.add_member(user="bob", permissions={"write": True, "copy": True})
+        assert member.username == "bob" and member.permissions["write"] is True, member
+        assert member.permissions["admin"] is False
+        assert sorted(m.username for m in project.get_members()) == ["alice", "bob"]
+
+        bob = sbg.Api(url=V2, token=BOB_KEY, debug=True)
+        assert project.id in [p.id for p in bob.projects.query()]
+        mine = bob.files.get(shared)
+        assert mine.project == project.id, mine.project
+        mine.name = "shared-by-bob.fastq"
+        mine.save()
+        assert api.files.get(shared).name == "shared-by-bob.fastq"
+
+        # Demoted to read (the client PATCHes <member.href>/permissions).
+        member.permissions["write"] = False
+        member.save()
+        assert project.get_member("bob").permissions["write"] is False
+        mine = bob.files.get(shared)
+        mine.name = "not-allowed.fastq"
+        error = expect_raises(Forbidden, mine.save)
+        assert error.code == 3001, error.code
+
+        project.remove_member("bob")
+        assert [m.username for m in project.get_members()] == ["alice"]
+        expect_raises(NotFound, lambda: bob.files.get(shared))
+        expect_raises(NotFound, lambda: bob.projects.get(project.id))
+        expect_raises(NotFound, lambda: bob.files.query(project=project.id))
+
+        project.delete()
+        expect_raises(NotFound, lambda: api.projects.get("alice/shared-run"))
 
     @check("file.delete() removes the entry")
     def _():

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 use super::error::sbg_error;
-use super::shape::{FILE_FIELDS, base_url, file_id, into_file_json, without_nulls};
+use super::shape::{FILE_FIELDS, ProjectIds, base_url, file_id, into_file_json, without_nulls};
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
 use crate::db::data_entries::MetadataWrite;
@@ -60,11 +60,17 @@ pub async fn get(
     let base = base_url(&request);
     let mut conn = state.pool.acquire().await?;
     let mut items = JsonItems::new(ITEMS_OPENING);
+    // Files of one project (most bulk requests) cost one lookup of its `/v2` id.
+    let mut projects = ProjectIds::default();
     for (_, data_id) in ids {
         let outcome = match data_id {
-            Ok(data_id) => catalog::get(&mut conn, &principal, data_id)
-                .await
-                .map(|(entry, _)| into_file_json(entry, &base)),
+            Ok(data_id) => match catalog::get(&mut conn, &principal, data_id).await {
+                Ok((entry, _)) => projects
+                    .load(&mut conn, [entry.project_id])
+                    .await
+                    .map(|()| into_file_json(entry, &base, &projects)),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         items.push(&Record::of(outcome))?;
@@ -219,6 +225,8 @@ async fn write(
     let base = base_url(&request);
     let mut conn = state.pool.acquire().await?;
     let mut items = JsonItems::new(ITEMS_OPENING);
+    // Files of one project (most bulk requests) cost one lookup of its `/v2` id.
+    let mut projects = ProjectIds::default();
     for change in changes {
         let outcome = match change {
             Ok(change) => {
@@ -226,7 +234,7 @@ async fn write(
                     Some(document) if mode == Mode::Replace => MetadataWrite::Replace(document),
                     document => MetadataWrite::Merge(document.as_ref()),
                 };
-                catalog::update(
+                match catalog::update(
                     &mut conn,
                     &state,
                     &principal,
@@ -236,7 +244,13 @@ async fn write(
                     None,
                 )
                 .await
-                .map(|entry| into_file_json(entry, &base))
+                {
+                    Ok(entry) => projects
+                        .load(&mut conn, [entry.project_id])
+                        .await
+                        .map(|()| into_file_json(entry, &base, &projects)),
+                    Err(error) => Err(error),
+                }
             }
             Err(error) => Err(error),
         };

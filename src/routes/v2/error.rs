@@ -55,7 +55,7 @@ fn status_and_code(error: &ApiError) -> (StatusCode, u32) {
         ApiError::NotFound { what, .. } => {
             let code = match *what {
                 "data entry" | "file" => 5002,
-                "project" => 3002,
+                "project" | "member" => 3002,
                 "user" => 2002,
                 _ => 90003,
             };
@@ -63,7 +63,9 @@ fn status_and_code(error: &ApiError) -> (StatusCode, u32) {
         }
         ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors) => {
             let on = |field: &str| errors.iter().any(|e| e.field.starts_with(field));
-            let code = if on("metadata") {
+            let code = if errors.iter().any(|e| e.code == "empty_project_name") {
+                3007 // a project needs a name
+            } else if on("metadata") {
                 5006 // metadata validation failed
             } else if on("name") || on("raw_name") {
                 5024 // invalid name

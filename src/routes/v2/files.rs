@@ -4,13 +4,16 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
-use super::shape::{base_url, file_fields, file_id, file_json, select, without_nulls};
+use super::shape::{ProjectIds, base_url, file_fields, file_id, file_json, select, without_nulls};
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
+use crate::catalog::projects;
 use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::file_query::FileQuery;
-use crate::domain::{DataEntryPatch, FieldError, FieldSelection, MetadataPatch, Scope, tags};
+use crate::domain::{
+    DataEntry, DataEntryPatch, FieldError, FieldSelection, MetadataPatch, Scope, tags,
+};
 use crate::error::ApiError;
 use crate::openapi::params::MetadataKeys;
 use crate::openapi::schemas::MetadataDocument;
@@ -50,7 +53,8 @@ pub async fn get(
     let data_id = file_id(&path)?;
     let fields = file_fields(&query_pairs(&request))?;
     let entry = catalog::read(&state, &principal, data_id).await?;
-    let file = select(&fields, file_json(&entry, &base_url(&request)));
+    let projects = project_ids(&state, [&entry]).await?;
+    let file = select(&fields, file_json(&entry, &base_url(&request), &projects));
     Ok(HttpResponse::Ok().json(file))
 }
 
@@ -82,14 +86,15 @@ pub async fn list(
     principal.require(Scope::Read)?;
     let pairs = query_pairs(&request);
     let fields = file_fields(&pairs)?;
-    let query = FileQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    let mut query = FileQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(ApiError::BadQuery)?;
-    if let Some(project) = query.project.as_ref().filter(|p| **p != principal.user_id) {
-        // Someone else's project is unknown to this caller, like a missing one.
-        return Err(ApiError::NotFound {
-            what: "project",
-            id: project.clone(),
-        });
+    let mut projects = ProjectIds::default();
+    if let Some((owner, slug)) = query.project_path() {
+        // A project the caller cannot read is unknown to it, like a missing one (404).
+        let view = projects::find(&state.pool, &principal, owner, slug).await?;
+        let id = format!("{}/{}", view.project.created_by, view.project.slug);
+        query.project_id = Some(view.project.project_id);
+        projects = ProjectIds::one(view.project.project_id, id);
     }
     if let Some(folder) = &query.parent {
         return Err(ApiError::NotFound {
@@ -105,6 +110,11 @@ pub async fn list(
     }
     let entries = db::files::list(&state.pool, principal.access(), &query).await?;
     let total = db::files::count(&state.pool, principal.access(), &query).await?;
+    let mut conn = state.pool.acquire().await?;
+    projects
+        .load(&mut conn, entries.iter().map(|entry| entry.project_id))
+        .await?;
+    drop(conn);
 
     let base = base_url(&request);
     let page = |offset: i64| format!("{base}/files?{}", page_query(&pairs, offset, query.limit));
@@ -119,15 +129,28 @@ pub async fn list(
     }
     let items: Vec<Value> = entries
         .iter()
-        .map(|entry| select(&fields, file_json(entry, &base)))
+        .map(|entry| select(&fields, file_json(entry, &base, &projects)))
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header(("X-Total-Matching-Query", total))
         .json(json!({"href": page(query.offset), "items": items, "links": links})))
 }
 
+/// The `/v2` ids of `entries`' projects: one more small statement.
+async fn project_ids(
+    state: &AppState,
+    entries: impl IntoIterator<Item = &DataEntry>,
+) -> Result<ProjectIds, ApiError> {
+    let mut projects = ProjectIds::default();
+    let mut conn = state.pool.acquire().await?;
+    projects
+        .load(&mut conn, entries.into_iter().map(|entry| entry.project_id))
+        .await?;
+    Ok(projects)
+}
+
 /// The request's own query with `offset` and `limit` set: `href`s the client re-fetches.
-fn page_query(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
+pub(super) fn page_query(pairs: &[(String, String)], offset: i64, limit: i64) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query.append_pair("offset", &offset.to_string());
     query.append_pair("limit", &limit.to_string());
@@ -219,7 +242,9 @@ pub async fn update(
         condition.as_ref(),
     )
     .await?;
-    let file = select(&fields, file_json(&entry, &base_url(&request)));
+    let mut projects = ProjectIds::default();
+    projects.load(&mut conn, [entry.project_id]).await?;
+    let file = select(&fields, file_json(&entry, &base_url(&request), &projects));
     Ok(HttpResponse::Ok().json(file))
 }
 

@@ -11,6 +11,7 @@
 pub(crate) mod bulk;
 mod error;
 pub(crate) mod files;
+pub(crate) mod projects;
 pub(crate) mod shape;
 pub(crate) mod user;
 
@@ -45,6 +46,26 @@ route_table! {
     "/bulk/files/delete" => { post => bulk::delete }
     "/bulk/files/update" => { post => bulk::update }
     "/bulk/files/edit" => { post => bulk::edit }
+    // NormalizePath trims the trailing slash of the client's `/v2/projects/`.
+    "/projects" => { get => projects::list, post => projects::create }
+    "/projects/{owner}" => { get => projects::list_owner }
+    "/projects/{owner}/{project}" => {
+        get => projects::get,
+        patch => projects::update,
+        delete => projects::delete,
+    }
+    "/projects/{owner}/{project}/members" => {
+        get => projects::members,
+        post => projects::add_member,
+    }
+    "/projects/{owner}/{project}/members/{username}" => {
+        get => projects::member,
+        delete => projects::remove_member,
+    }
+    "/projects/{owner}/{project}/members/{username}/permissions" => {
+        patch => projects::patch_permissions,
+        put => projects::put_permissions,
+    }
     "/user" => { get => user::me }
     "/users/{username}" => { get => user::get }
     "/rate_limit" => { get => user::rate_limit }
