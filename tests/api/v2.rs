@@ -692,3 +692,27 @@ async fn a_bulk_get_costs_one_read_token_per_file() {
             .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_v2_file_carries_the_entrys_etag_and_revalidates_like_the_native_entry() {
+    let app = spawn_app().await;
+    let id = app.create_entry_id(json!({})).await;
+    let response = sbg(&app, Method::GET, &format!("/files/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+    let native = app
+        .get(&format!("/data_entries/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(native.headers()["etag"].to_str().unwrap(), etag);
+    let response = sbg(&app, Method::GET, &format!("/files/{id}"))
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+}

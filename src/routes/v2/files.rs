@@ -1,6 +1,7 @@
 //! `/v2/files`: data entries as Seven Bridges files, through the same catalogue
 //! operations as the native routes.
 
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value, json};
 
@@ -19,7 +20,7 @@ use crate::openapi::params::MetadataKeys;
 use crate::openapi::schemas::MetadataDocument;
 use crate::openapi::v2::*;
 use crate::routes::body::{JsonBody, JsonObject};
-use crate::routes::response::{fields_param, if_match, query_pairs};
+use crate::routes::response::{fields_param, if_match, not_modified, query_pairs};
 use crate::startup::AppState;
 
 /// Members a `PATCH /v2/files/{id}` may set.
@@ -34,7 +35,9 @@ const WRITABLE: &[&str] = &["name", "metadata", "tags"];
     summary = "Get a file",
     params(("file_id" = String, Path, description = "The file's `id` (the entry's `data_id`); anything else is a 404."), SbgFileFields),
     responses(
-        (status = 200, description = "The file.", body = SbgFile),
+        (status = 200, description = "The file, with the entry's `ETag`.", body = SbgFile,
+            headers(("ETag" = String, description = "The entry's revision in quotes, as the native entry's."))),
+        (status = 304, description = "`If-None-Match` names the current ETag."),
         (status = 400, response = SbgBadRequest),
         (status = 401, response = SbgUnauthorized),
         (status = 403, response = SbgForbidden),
@@ -53,9 +56,17 @@ pub async fn get(
     let data_id = file_id(&path)?;
     let fields = file_fields(&query_pairs(&request))?;
     let entry = catalog::read(&state, &principal, data_id).await?;
+    // The same validator as the native entry: a client may revalidate through either.
+    if not_modified(&request, &entry.etag()) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, entry.etag()))
+            .finish());
+    }
     let projects = project_ids(&state, [&entry]).await?;
     let file = select(&fields, file_json(&entry, &base_url(&request), &projects));
-    Ok(HttpResponse::Ok().json(file))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, entry.etag()))
+        .json(file))
 }
 
 /// `GET /v2/files`: one page `{href, items, links}` and the total in
