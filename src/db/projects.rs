@@ -265,18 +265,22 @@ pub async fn by_path(
     Ok(project)
 }
 
-/// The `/v2` ids (`created_by/slug`) of `projects`: naming the projects of entries the
-/// caller has already been allowed to read, so no access check here.
+/// The `/v2` ids (`created_by/slug`) of those of `projects` the caller may read.
 pub async fn paths(
     db: impl PgExecutor<'_>,
+    access: Access<'_>,
     projects: &[Uuid],
 ) -> DbResult<std::collections::HashMap<Uuid, String>> {
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+    const PATHS: &str = concat!(
         "SELECT project_id, created_by || '/' || slug FROM projects
-         WHERE project_id = ANY($1)",
-    )
-    .bind(projects)
-    .fetch_all(db)
-    .await?;
+         WHERE project_id = ANY($1) AND ",
+        reachable!("project_id", "$2", "'viewer'", "$3")
+    );
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(PATHS)
+        .bind(projects)
+        .bind(access.user_id)
+        .bind(access.projects)
+        .fetch_all(db)
+        .await?;
     Ok(rows.into_iter().collect())
 }

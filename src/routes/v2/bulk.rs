@@ -66,7 +66,7 @@ pub async fn get(
         let outcome = match data_id {
             Ok(data_id) => match catalog::get(&mut conn, &principal, data_id).await {
                 Ok((entry, _)) => projects
-                    .load(&mut conn, [entry.project_id])
+                    .load(&mut conn, principal.access(), [entry.project_id])
                     .await
                     .map(|()| into_file_json(entry, &base, &projects)),
                 Err(error) => Err(error),
@@ -246,7 +246,7 @@ async fn write(
                 .await
                 {
                     Ok(entry) => projects
-                        .load(&mut conn, [entry.project_id])
+                        .load(&mut conn, principal.access(), [entry.project_id])
                         .await
                         .map(|()| into_file_json(entry, &base, &projects)),
                     Err(error) => Err(error),

@@ -62,7 +62,7 @@ pub async fn get(
             .insert_header((header::ETAG, entry.etag()))
             .finish());
     }
-    let projects = project_ids(&state, [&entry]).await?;
+    let projects = project_ids(&state, &principal, [&entry]).await?;
     let file = select(&fields, file_json(&entry, &base_url(&request), &projects));
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, entry.etag()))
@@ -123,7 +123,11 @@ pub async fn list(
     let total = db::files::count(&state.pool, principal.access(), &query).await?;
     let mut conn = state.pool.acquire().await?;
     projects
-        .load(&mut conn, entries.iter().map(|entry| entry.project_id))
+        .load(
+            &mut conn,
+            principal.access(),
+            entries.iter().map(|entry| entry.project_id),
+        )
         .await?;
     drop(conn);
 
@@ -150,12 +154,17 @@ pub async fn list(
 /// The `/v2` ids of `entries`' projects: one more small statement.
 async fn project_ids(
     state: &AppState,
+    principal: &Principal,
     entries: impl IntoIterator<Item = &DataEntry>,
 ) -> Result<ProjectIds, ApiError> {
     let mut projects = ProjectIds::default();
     let mut conn = state.pool.acquire().await?;
     projects
-        .load(&mut conn, entries.into_iter().map(|entry| entry.project_id))
+        .load(
+            &mut conn,
+            principal.access(),
+            entries.into_iter().map(|entry| entry.project_id),
+        )
         .await?;
     Ok(projects)
 }
@@ -254,7 +263,9 @@ pub async fn update(
     )
     .await?;
     let mut projects = ProjectIds::default();
-    projects.load(&mut conn, [entry.project_id]).await?;
+    projects
+        .load(&mut conn, principal.access(), [entry.project_id])
+        .await?;
     let file = select(&fields, file_json(&entry, &base_url(&request), &projects));
     Ok(HttpResponse::Ok().json(file))
 }

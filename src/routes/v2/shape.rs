@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::db;
-use crate::domain::{DataEntry, FieldSelection, timestamp};
+use crate::domain::{Access, DataEntry, FieldSelection, timestamp};
 use crate::error::ApiError;
 
 /// Every member of a file object; `?fields=` must name these.
@@ -62,6 +62,7 @@ impl ProjectIds {
     pub async fn load(
         &mut self,
         conn: &mut PgConnection,
+        access: Access<'_>,
         projects: impl IntoIterator<Item = Uuid>,
     ) -> Result<(), ApiError> {
         let mut missing: Vec<Uuid> = projects
@@ -72,7 +73,7 @@ impl ProjectIds {
         missing.dedup();
         if !missing.is_empty() {
             self.0
-                .extend(db::projects::paths(&mut *conn, &missing).await?);
+                .extend(db::projects::paths(&mut *conn, access, &missing).await?);
         }
         Ok(())
     }
