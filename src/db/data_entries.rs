@@ -5,7 +5,7 @@ use uuid::Uuid;
 use super::access::{self, reachable};
 use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
-use crate::domain::search::metadata_filter_documents;
+use crate::domain::search::metadata_path_documents;
 use crate::domain::{
     Access, DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, Role, SearchQuery,
 };
@@ -488,8 +488,9 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, access: Access<'_>, query: &Se
         query
             .metadata
             .iter()
-            .map(|(key, value)| metadata_filter_documents(key, value)),
+            .map(|(path, value)| metadata_path_documents(path, value)),
     );
+    metadata_filters::push_conditions(sql, &query.metadata_conditions);
 }
 
 /// Makes `%`, `_` and `\` in a keyword match themselves in ILIKE.

@@ -10,6 +10,7 @@ pub mod fields;
 pub mod file_query;
 pub mod history;
 pub mod metadata;
+pub mod metadata_query;
 pub mod patch;
 pub mod physical_sample;
 pub mod precondition;

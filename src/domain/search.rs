@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
+use super::metadata_query::{Condition, parse_condition, parse_path};
 use super::query_limits::{MAX_IDS, MAX_KEYWORDS, MAX_METADATA_FILTERS, MAX_PARAMETERS, too_many};
 use super::{CharSourceType, FieldError, PipelineStatus, timestamp};
 
@@ -97,8 +98,10 @@ pub struct SearchQuery {
     pub upload_max: Option<DateTime<Utc>>,
     pub updated_min: Option<DateTime<Utc>>,
     pub updated_max: Option<DateTime<Utc>>,
-    /// `metadata.<key>=<value>`: the top-level key's value, as text, equals the value.
-    pub metadata: Vec<(String, String)>,
+    /// `metadata.<path>=<value>`: the value at the path, as text, equals the value.
+    pub metadata: Vec<(Vec<String>, String)>,
+    /// `metadata.<path>[<op>]=<value>`.
+    pub metadata_conditions: Vec<(Vec<String>, Condition)>,
     pub limit: i64,
     pub sort: SortKey,
     pub descending: bool,
@@ -120,6 +123,7 @@ impl Default for SearchQuery {
             updated_min: None,
             updated_max: None,
             metadata: Vec::new(),
+            metadata_conditions: Vec::new(),
             limit: DEFAULT_LIMIT,
             sort: SortKey::UploadDatetime,
             descending: false,
@@ -164,7 +168,11 @@ impl SearchQuery {
             }
         }
         for (parameter, count, limit) in [
-            ("metadata", query.metadata.len(), MAX_METADATA_FILTERS),
+            (
+                "metadata",
+                query.metadata.len() + query.metadata_conditions.len(),
+                MAX_METADATA_FILTERS,
+            ),
             ("keywords", query.keywords.len(), MAX_KEYWORDS),
             ("data_ids", query.data_ids.len(), MAX_IDS),
             (
@@ -208,14 +216,24 @@ impl SearchQuery {
         value: &'a str,
         cursor_text: &mut Option<&'a str>,
     ) -> Result<(), FieldError> {
-        if let Some(key) = name.strip_prefix("metadata.") {
-            if key.is_empty() || key.contains('\0') || value.contains('\0') {
-                return Err(FieldError::invalid_value(
-                    name,
-                    "metadata filters need a key and contain no NUL",
-                ));
+        if let Some(rest) = name.strip_prefix("metadata.") {
+            let (path, op) = match rest.strip_suffix(']').and_then(|r| r.rsplit_once('[')) {
+                Some((path, op)) => (path, Some(op)),
+                None => (rest, None),
+            };
+            let path = parse_path(name, path)?;
+            match op {
+                None if value.contains('\0') => {
+                    return Err(FieldError::invalid_value(
+                        name,
+                        "a metadata filter contains no NUL",
+                    ));
+                }
+                None => self.metadata.push((path, value.to_owned())),
+                Some(op) => self
+                    .metadata_conditions
+                    .push((path, parse_condition(name, op, value)?)),
             }
-            self.metadata.push((key.to_owned(), value.to_owned()));
             return Ok(());
         }
         match name {
@@ -352,7 +370,33 @@ fn enum_error(name: &str, value: &str, allowed: &'static [&'static str]) -> Fiel
 /// also as the number, boolean or null it spells. Each becomes one containment (`@>`)
 /// test, which the GIN index on `metadata` answers.
 pub fn metadata_filter_documents(key: &str, value: &str) -> Vec<serde_json::Value> {
-    use serde_json::{Value, json};
+    scalar_candidates(value)
+        .into_iter()
+        .map(|candidate| serde_json::json!({ key: candidate }))
+        .collect()
+}
+
+/// The same for the value at a nested path: each candidate nested under the path's keys,
+/// and, since containment finds an element of a nested array only inside an array, each
+/// also as a one-element array (a filter matches an array holding the value).
+pub fn metadata_path_documents(path: &[String], value: &str) -> Vec<serde_json::Value> {
+    let nest = |leaf: serde_json::Value| {
+        path.iter()
+            .rev()
+            .fold(leaf, |inner, key| serde_json::json!({ key: inner }))
+    };
+    let mut documents = Vec::new();
+    for candidate in scalar_candidates(value) {
+        documents.push(nest(serde_json::Value::Array(vec![candidate.clone()])));
+        documents.push(nest(candidate));
+    }
+    documents
+}
+
+/// A filter value as the JSON scalars it may stand for: always the string, and the number,
+/// boolean or null it reads as.
+fn scalar_candidates(value: &str) -> Vec<serde_json::Value> {
+    use serde_json::Value;
     let mut candidates = vec![Value::String(value.to_owned())];
     match value {
         "true" => candidates.push(Value::Bool(true)),
@@ -365,9 +409,6 @@ pub fn metadata_filter_documents(key: &str, value: &str) -> Vec<serde_json::Valu
         }
     }
     candidates
-        .into_iter()
-        .map(|candidate| json!({ key: candidate }))
-        .collect()
 }
 
 #[cfg(test)]

@@ -524,10 +524,17 @@ pub async fn history(
     operation_id = "search_data_entries",
     tag = "data entries",
     summary = "Search data entries",
-    description = "The caller's entries matching every given filter, as a JSON array. \
-        Besides the parameters below, `metadata.<key>=<value>` keeps entries whose top-level \
-        metadata key equals the value (as a string, or as the number, boolean or null it \
-        spells); repeat for more keys. Any other parameter is a 422.",
+    description = "The entries the caller may read matching every given filter, as a JSON \
+        array. Besides the parameters below, `metadata.<path>=<value>` keeps entries whose \
+        metadata value at `<path>` (dot-separated keys into nested objects; `\\.` is a dot \
+        inside a key, `\\\\` a backslash) equals the value (as a string, or as the number, \
+        boolean or null it spells), or is an array holding it. \
+        `metadata.<path>[<op>]=<value>` compares: `eq ne gt gte lt lte` (numerically when \
+        the value is a number, as strings otherwise; a stored value of the other type never \
+        matches), `in` (comma-separated), `exists` (`true|false`), `prefix` and `contains` \
+        (case-insensitive, on strings); on an array, any element may match. All filters \
+        AND together, at most 32 of them. A malformed filter is a 400 naming it; any other \
+        unknown parameter is a 422.",
     params(SearchParams),
     responses(
         (status = 200, description = "A page of entries.", body = Vec<EntryBody>,
@@ -558,9 +565,11 @@ pub async fn search(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         cursor_key,
     )
-    // A limit is a 400; other bad values stay the 422 the Atomscale SDK's FastAPI answered.
+    // A limit or a malformed metadata filter is a 400; other bad values stay the 422 the
+    // Atomscale SDK's FastAPI answered (it has no metadata filters).
     .map_err(|errors| {
-        if exceeds_a_limit(&errors) {
+        let metadata = errors.iter().any(|e| e.field.starts_with("metadata."));
+        if exceeds_a_limit(&errors) || metadata {
             ApiError::BadQuery(errors)
         } else {
             ApiError::Invalid(errors)

@@ -14,6 +14,7 @@ mod helpers;
 mod history;
 mod idempotency;
 mod metadata;
+mod metadata_query;
 mod multi_instance;
 mod openapi;
 mod operations;
