@@ -90,6 +90,8 @@ pub struct SearchQuery {
     pub project_ids: Vec<Uuid>,
     /// Each keyword must appear (case-insensitively) in the name, type or status.
     pub keywords: Vec<String>,
+    /// `q=`: each word must appear (case-insensitively) in the name or a metadata string.
+    pub words: Vec<String>,
     pub data_type: Option<CharSourceType>,
     pub status: Option<PipelineStatus>,
     /// The SDK asked for a type or status labcat never stores: the answer is empty.
@@ -115,6 +117,7 @@ impl Default for SearchQuery {
             physical_sample_ids: Vec::new(),
             project_ids: Vec::new(),
             keywords: Vec::new(),
+            words: Vec::new(),
             data_type: None,
             status: None,
             matches_nothing: false,
@@ -174,6 +177,7 @@ impl SearchQuery {
                 MAX_METADATA_FILTERS,
             ),
             ("keywords", query.keywords.len(), MAX_KEYWORDS),
+            ("q", query.words.len(), MAX_KEYWORDS),
             ("data_ids", query.data_ids.len(), MAX_IDS),
             (
                 "physical_sample_ids",
@@ -242,6 +246,13 @@ impl SearchQuery {
                 self.physical_sample_ids.extend(parse_uuids(name, value)?)
             }
             "project_ids" | "project_id" => self.project_ids.extend(parse_uuids(name, value)?),
+            "q" => {
+                if value.contains('\0') {
+                    return Err(FieldError::invalid_value(name, "'q' contains a NUL"));
+                }
+                self.words
+                    .extend(value.split_whitespace().map(str::to_owned))
+            }
             "keywords" => {
                 if value.contains('\0') {
                     return Err(FieldError::invalid_value(name, "keywords contain a NUL"));

@@ -76,6 +76,10 @@ pub struct SearchParams {
     /// Space-separated words; each must appear (ignoring case) in the name, type or status.
     #[param(pattern = r"^[^\u0000]*$")]
     pub keywords: Option<String>,
+    /// Full text: space-separated words (at most 32); each must appear, ignoring case and
+    /// as written (no stemming), in the name or in some string value of the metadata.
+    #[param(pattern = r"^[^\u0000]*$")]
+    pub q: Option<String>,
     /// One `char_source_type`; `all` or empty: any. The SDK's other names work too
     /// (`tool_state`: metrology; `rheed`, `rheed_stationary`, `rheed_rotating`:
     /// rheed_video; `pl`: photoluminescence), and types labcat never stores (`rheed_image`,

@@ -183,3 +183,27 @@ async fn a_malformed_metadata_filter_is_a_400_naming_the_parameter() {
         );
     }
 }
+
+#[tokio::test]
+async fn q_finds_every_word_in_the_name_or_any_metadata_string_as_written() {
+    let app = spawn_app().await;
+    app.create_entry(json!({"raw_name": "GaN_buffer.mp4", "metadata": {
+        "substrate": {"material": "SrTiO3"}, "notes": ["first 100% run", "ok"]
+    }}))
+    .await;
+    app.create_entry(
+        json!({"raw_name": "gallium.vms", "metadata": {"material": "GaAs", "n": 100}}),
+    )
+    .await;
+    assert_eq!(names(&app, "q=gan").await, ["GaN_buffer.mp4"]);
+    assert_eq!(names(&app, "q=srtio3").await, ["GaN_buffer.mp4"]);
+    assert_eq!(names(&app, "q=GaN+SrTiO3").await, ["GaN_buffer.mp4"]);
+    assert_eq!(names(&app, "q=GaN+GaAs").await, Vec::<String>::new());
+    assert_eq!(names(&app, "q=ga").await, ["GaN_buffer.mp4", "gallium.vms"]);
+    // Strings only, and wildcards are literal: the number 100 is no text, "100%" is.
+    assert_eq!(
+        names(&app, &format!("q={}", enc("100%"))).await,
+        ["GaN_buffer.mp4"]
+    );
+    assert_eq!(names(&app, "q=100").await, ["GaN_buffer.mp4"]);
+}
