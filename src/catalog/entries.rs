@@ -34,12 +34,7 @@ pub async fn create(
     if let Some(sample) = entry.physical_sample_id {
         ensure_sample_usable(conn, principal, sample).await?;
     }
-    // A key limited to one project creates there by default; any other caller, in its
-    // personal project.
-    let project = entry.project_id.or(match principal.projects.as_deref() {
-        Some([only]) => Some(*only),
-        _ => None,
-    });
+    let project = principal.access().default_project(entry.project_id);
     let request_id = telemetry::current_request_id();
     let actor = actor(principal, &request_id);
     let created = db::data_entries::insert(

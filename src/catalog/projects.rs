@@ -123,11 +123,13 @@ pub async fn delete(
 ) -> Result<(), ApiError> {
     let mut tx = pool.begin().await?;
     db::projects::lock(&mut *tx, project).await?;
-    require_role(&mut tx, principal, project, Role::Admin).await?;
     let view = db::projects::list(&mut *tx, principal.access(), Some(project))
         .await?
         .pop()
         .ok_or_else(|| not_found(project))?;
+    if view.role < Role::Admin {
+        return Err(ApiError::RoleTooLow(Role::Admin));
+    }
     if view.project.personal {
         return Err(ApiError::PersonalProject);
     }

@@ -28,10 +28,20 @@ pub async fn role_of(
     Ok(role)
 }
 
-/// The columns of a `ProjectView` over `p` (a project) and `member` (the caller's row).
-const VIEW_COLUMNS: &str = "p.*, member.role,
+/// The start of a statement reading `ProjectView`s (`p`, the project, and `member`, the
+/// caller's membership, with the user at `$2` and the key's projects at `$3`), ready for its
+/// WHERE clause: a literal, so the statements are constants, not strings built per call.
+macro_rules! select_views {
+    () => {
+        concat!(
+            "SELECT p.*, member.role,
     (SELECT count(*) FROM physical_samples AS s WHERE s.project_id = p.project_id)
-        AS physical_sample_count";
+        AS physical_sample_count
+    FROM projects AS p ",
+            role_join!("p.project_id", "$2", "$3")
+        )
+    };
+}
 
 /// The projects the caller may read, oldest first; only `id` when given.
 pub async fn list(
@@ -39,13 +49,11 @@ pub async fn list(
     access: Access<'_>,
     only: Option<Uuid>,
 ) -> DbResult<Vec<ProjectView>> {
-    let sql = format!(
-        "SELECT {VIEW_COLUMNS} FROM projects AS p {join}
-         WHERE ($1::uuid IS NULL OR p.project_id = $1)
-         ORDER BY p.created_at, p.project_id",
-        join = role_join!("p.project_id", "$2", "$3"),
+    const LIST: &str = concat!(
+        select_views!(),
+        " WHERE ($1::uuid IS NULL OR p.project_id = $1) ORDER BY p.created_at, p.project_id"
     );
-    let projects = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    let projects = sqlx::query_as(LIST)
         .bind(only)
         .bind(access.user_id)
         .bind(access.projects)
@@ -250,12 +258,8 @@ pub async fn by_path(
     owner: &str,
     slug: &str,
 ) -> DbResult<Option<ProjectView>> {
-    let sql = format!(
-        "SELECT {VIEW_COLUMNS} FROM projects AS p {join}
-         WHERE p.created_by = $1 AND p.slug = $4",
-        join = role_join!("p.project_id", "$2", "$3"),
-    );
-    let project = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    const BY_PATH: &str = concat!(select_views!(), " WHERE p.created_by = $1 AND p.slug = $4");
+    let project = sqlx::query_as(BY_PATH)
         .bind(owner)
         .bind(access.user_id)
         .bind(access.projects)

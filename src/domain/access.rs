@@ -16,10 +16,13 @@ pub struct Access<'a> {
 }
 
 impl Access<'_> {
-    /// Whether the key's project list lets it reach `project` at all (membership aside).
-    pub fn key_reaches(&self, project: Uuid) -> bool {
-        self.projects
-            .is_none_or(|projects| projects.contains(&project))
+    /// Where something created without a project goes: the key's one project when it is
+    /// limited to exactly one, else `None` (the caller's personal project).
+    pub fn default_project(&self, asked: Option<Uuid>) -> Option<Uuid> {
+        asked.or(match self.projects {
+            Some([only]) => Some(*only),
+            _ => None,
+        })
     }
 }
 

@@ -47,10 +47,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::Write)?;
     let sample = NewPhysicalSample::from_json(body)?;
-    let project = sample.project_id.or(match principal.projects.as_deref() {
-        Some([only]) => Some(*only),
-        _ => None,
-    });
+    let project = principal.access().default_project(sample.project_id);
     let access = principal.access();
     match db::physical_samples::insert(&state.pool, access, project, &sample.name).await? {
         Inserted::Created(sample) => Ok(HttpResponse::Created()
