@@ -45,8 +45,38 @@ pub const OPERATORS: &[&str] = &[
     "eq", "ne", "gt", "gte", "lt", "lte", "in", "exists", "prefix", "contains",
 ];
 
-/// Splits `instrument.settings.pass\.energy` into its keys: `.` separates them, `\.` is a
-/// dot inside a key and `\\` a backslash; any other escape, or an empty key, is an error.
+/// Splits `metadata.<path>[<op>]` (after `metadata.`) into the path and the operator, if
+/// any: the operator starts at the first `[` not escaped with `\`.
+pub fn split_operator(text: &str) -> (&str, Option<&str>) {
+    let mut escaped = false;
+    for (at, c) in text.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '[' => return (&text[..at], Some(&text[at..])),
+            _ => {}
+        }
+    }
+    (text, None)
+}
+
+/// The operator of `[<op>]`, as `split_operator` left it.
+pub fn operator_name<'a>(parameter: &str, bracketed: &'a str) -> Result<&'a str, FieldError> {
+    bracketed
+        .strip_prefix('[')
+        .and_then(|rest| rest.strip_suffix(']'))
+        .filter(|op| !op.contains(['[', ']']))
+        .ok_or_else(|| {
+            FieldError::invalid_value(
+                parameter,
+                format!("'{parameter}': write a filter as metadata.<path>[<op>]; a '[' or ']' inside a key is escaped as '\\[' or '\\]'"),
+            )
+        })
+}
+
+/// Splits `instrument.settings.pass\.energy` into its keys: `.` separates them; `\.`, `\[`,
+/// `\]` and `\\` are those characters inside a key; any other escape, a bare `[` or `]`, or
+/// an empty key is an error.
 pub fn parse_path(parameter: &str, text: &str) -> Result<Vec<String>, FieldError> {
     let bad = |why: &str| FieldError::invalid_value(parameter, format!("'{parameter}': {why}"));
     let mut keys = vec![String::new()];
@@ -54,9 +84,20 @@ pub fn parse_path(parameter: &str, text: &str) -> Result<Vec<String>, FieldError
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(escaped @ ('.' | '\\')) => keys.last_mut().expect("one key").push(escaped),
-                _ => return Err(bad("in a metadata path, '\\' escapes only '.' and '\\'")),
+                Some(escaped @ ('.' | '\\' | '[' | ']')) => {
+                    keys.last_mut().expect("one key").push(escaped)
+                }
+                _ => {
+                    return Err(bad(
+                        "in a metadata path, '\\' escapes only '.', '[', ']' and '\\'",
+                    ));
+                }
             },
+            '[' | ']' => {
+                return Err(bad(
+                    "a '[' or ']' inside a key is escaped as '\\[' or '\\]'",
+                ));
+            }
             '.' => keys.push(String::new()),
             '\0' => return Err(bad("a metadata path contains no NUL")),
             other => keys.last_mut().expect("one key").push(other),
@@ -126,6 +167,18 @@ mod tests {
         assert!(parse_path("p", "a..b").is_err());
         assert!(parse_path("p", r"a\b").is_err());
         assert!(parse_path("p", "a.").is_err());
+        assert_eq!(parse_path("p", r"a\[0\]").unwrap(), ["a[0]"]);
+        assert!(parse_path("p", "a]").is_err());
+    }
+
+    #[test]
+    fn the_operator_starts_at_the_first_unescaped_bracket() {
+        assert_eq!(split_operator("a.b[gt]"), ("a.b", Some("[gt]")));
+        assert_eq!(split_operator(r"a\[0\][eq]"), (r"a\[0\]", Some("[eq]")));
+        assert_eq!(split_operator("a.b"), ("a.b", None));
+        assert_eq!(operator_name("p", "[gt]").unwrap(), "gt");
+        assert!(operator_name("p", "[gt").is_err());
+        assert!(operator_name("p", "[gt][lt]").is_err());
     }
 
     #[test]

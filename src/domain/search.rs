@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use uuid::Uuid;
 
-use super::metadata_query::{Condition, parse_condition, parse_path};
+use super::metadata_query::{
+    Condition, operator_name, parse_condition, parse_path, split_operator,
+};
 use super::query_limits::{MAX_IDS, MAX_KEYWORDS, MAX_METADATA_FILTERS, MAX_PARAMETERS, too_many};
 use super::{CharSourceType, FieldError, PipelineStatus, timestamp};
 
@@ -221,10 +223,10 @@ impl SearchQuery {
         cursor_text: &mut Option<&'a str>,
     ) -> Result<(), FieldError> {
         if let Some(rest) = name.strip_prefix("metadata.") {
-            let (path, op) = match rest.strip_suffix(']').and_then(|r| r.rsplit_once('[')) {
-                Some((path, op)) => (path, Some(op)),
-                None => (rest, None),
-            };
+            let (path, bracketed) = split_operator(rest);
+            let op = bracketed
+                .map(|bracketed| operator_name(name, bracketed))
+                .transpose()?;
             let path = parse_path(name, path)?;
             match op {
                 None if value.contains('\0') => {

@@ -171,6 +171,9 @@ async fn a_malformed_metadata_filter_is_a_400_naming_the_parameter() {
         "metadata.a..b[eq]=1",
         "metadata.a%5Cb[eq]=1",
         "metadata.[eq]=1",
+        "metadata.t%5Bgt=1",
+        "metadata.t%5Bgt%5D%5Blt%5D=1",
+        "metadata.a%5D=1",
     ] {
         let (status, problem) = send(app.get(&format!("/data_entries?{query}"))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {problem}");
