@@ -194,3 +194,48 @@ async fn permissions_are_roles_and_decide_what_a_member_may_do() {
     let (status, body) = send(sbg(&app, key, Method::GET, &format!("{members}/bob"))).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, &json!(3002)));
 }
+
+#[tokio::test]
+async fn a_non_member_gets_exactly_what_a_missing_project_gets() {
+    let app = spawn_app().await;
+    let dave = app.key_for("dave", &[Scope::Read, Scope::Write]).await;
+    let (status, _) = send(
+        app.request(Method::POST, "/projects")
+            .json(&json!({"name": "private"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    for (method, template) in [
+        (Method::GET, "/projects/{}"),
+        (Method::PATCH, "/projects/{}"),
+        (Method::DELETE, "/projects/{}"),
+        (Method::GET, "/projects/{}/members"),
+        (Method::GET, "/projects/{}/members/alice"),
+        (Method::GET, "/files?project={}"),
+    ] {
+        let answer = |id: &'static str| {
+            let path = template.replace("{}", id);
+            let request = sbg(&app, &dave, method.clone(), &path);
+            let request = if method == Method::PATCH {
+                request.json(&json!({"description": "x"}))
+            } else {
+                request
+            };
+            async move {
+                let (status, mut body) = send(request).await;
+                let text = body["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .replace(id, "ID");
+                body["message"] = Value::String(text);
+                // The request id differs on every answer.
+                body.as_object_mut().map(|b| b.remove("more_info"));
+                (status, body)
+            }
+        };
+        let hidden = answer("alice/private").await;
+        let missing = answer("alice/missing").await;
+        assert_eq!(hidden, missing, "{method} {template}");
+        assert_eq!(hidden.0, StatusCode::NOT_FOUND, "{method} {template}");
+    }
+}
