@@ -19,6 +19,7 @@ pub mod query_limits;
 pub mod search;
 pub mod tags;
 pub mod timestamp;
+pub mod units;
 
 pub use access::Access;
 pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};
