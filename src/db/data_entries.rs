@@ -483,15 +483,10 @@ fn push_filters(sql: &mut QueryBuilder<Postgres>, access: Access<'_>, query: &Se
         sql.push(" AND concat_ws(' ', raw_name, char_source_type, pipeline_status) ILIKE ")
             .push_bind(pattern);
     }
-    if !query.words.is_empty() {
-        let patterns: Vec<String> = query
-            .words
-            .iter()
-            .map(|word| format!("%{}%", escape_like(word)))
-            .collect();
-        sql.push(" AND entry_has_words(raw_name, metadata, ")
-            .push_bind(patterns)
-            .push(")");
+    // One ILIKE per word on the indexed text: the trigram index answers each of them.
+    for word in &query.words {
+        sql.push(" AND entry_text(raw_name, metadata) ILIKE ")
+            .push_bind(format!("%{}%", escape_like(word)));
     }
     metadata_filters::push(
         sql,

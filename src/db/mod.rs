@@ -10,6 +10,7 @@ pub mod physical_samples;
 pub mod projects;
 mod row;
 pub mod secrets;
+mod units;
 pub mod users;
 
 use std::sync::LazyLock;
@@ -118,6 +119,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
         .execute(&mut *connection)
         .await?;
     MIGRATOR.run(&mut *connection).await?;
+    units::sync(&mut connection).await?;
     sqlx::query("RESET statement_timeout")
         .execute(&mut *connection)
         .await?;
