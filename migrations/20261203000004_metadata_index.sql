@@ -172,9 +172,9 @@ SELECT entry.data_id, fact.path, fact.kind, fact.value
 FROM data_entries AS entry, metadata_values_of(entry.metadata) AS fact;
 
 -- The sort key of `order_by=metadata.<path>`: numbers, and quantities in SI, first
--- (rank 0), then strings in byte order (rank 1), then any other value (rank 2), then
--- entries without the path (rank 3).
-CREATE TYPE metadata_sort_key AS (rank smallint, number double precision, text text);
+-- (rank 0), then strings in byte order (rank 1; collation "C" is the same on every
+-- server), then any other value (rank 2), then entries without the path (rank 3).
+CREATE TYPE metadata_sort_key AS (rank smallint, number double precision, text text COLLATE "C");
 
 CREATE FUNCTION metadata_sort_key(doc jsonb, path text[]) RETURNS metadata_sort_key
 LANGUAGE sql STABLE PARALLEL SAFE AS $$

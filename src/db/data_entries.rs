@@ -5,9 +5,9 @@ use uuid::Uuid;
 use super::access::{self, reachable};
 use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
-use crate::domain::search::metadata_path_documents;
+use crate::domain::search::{Cursor, MetadataPosition, SortValue, metadata_path_documents};
 use crate::domain::{
-    Access, DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, Role, SearchQuery,
+    Access, DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, Role, SearchQuery, SortKey,
 };
 
 /// Who made a change, for the history row written with it.
@@ -385,17 +385,42 @@ pub async fn explain_history(
     Ok(plan)
 }
 
-/// One page of the entries the caller may read matching `query`, and whether more follow.
+/// One page of the entries the caller may read matching `query`.
+pub struct SearchPage {
+    pub entries: Vec<DataEntry>,
+    /// Where the page ended, when more follow.
+    pub next: Option<(SortValue, Uuid)>,
+}
+
+/// One page of the entries the caller may read matching `query`, and where the next begins.
 pub async fn search(
     pool: &PgPool,
     access: Access<'_>,
     query: &SearchQuery,
-) -> DbResult<(Vec<DataEntry>, bool)> {
-    let mut sql = search_sql("SELECT * FROM data_entries WHERE ", access, query);
-    let mut entries: Vec<DataEntry> = sql.build_query_as().fetch_all(pool).await?;
-    let has_more = entries.len() as i64 > query.limit;
-    entries.truncate(query.limit as usize);
-    Ok((entries, has_more))
+) -> DbResult<SearchPage> {
+    let mut sql = search_sql("SELECT", access, query);
+    let rows = sql.build().fetch_all(pool).await?;
+    let has_more = rows.len() as i64 > query.limit;
+    let mut entries = Vec::with_capacity(rows.len());
+    let mut last = None;
+    for row in rows.iter().take(query.limit as usize) {
+        let entry = DataEntry::from_row(row)?;
+        last = Some(match query.sort {
+            SortKey::UploadDatetime => SortValue::Time(entry.upload_datetime),
+            SortKey::LastUpdated => SortValue::Time(entry.last_updated),
+            SortKey::Metadata(_) => SortValue::Metadata(MetadataPosition(
+                row.try_get("sort_rank")?,
+                row.try_get("sort_number")?,
+                row.try_get("sort_text")?,
+            )),
+        });
+        entries.push(entry);
+    }
+    let next = match (has_more, last, entries.last()) {
+        (true, Some(value), Some(entry)) => Some((value, entry.data_id)),
+        _ => None,
+    };
+    Ok(SearchPage { entries, next })
 }
 
 /// PostgreSQL's plan for `search` (EXPLAIN, not run): how tests and benches check that a
@@ -405,25 +430,75 @@ pub async fn explain_search(
     access: Access<'_>,
     query: &SearchQuery,
 ) -> DbResult<String> {
-    let mut sql = search_sql("EXPLAIN SELECT * FROM data_entries WHERE ", access, query);
+    let mut sql = search_sql("EXPLAIN SELECT", access, query);
     let lines: Vec<String> = sql.build_query_scalar().fetch_all(pool).await?;
     Ok(lines.join("\n"))
 }
 
+/// `<select> … FROM data_entries WHERE <filters> <after the cursor> ORDER BY … LIMIT`.
+///
+/// Ordered by a metadata path, each row's sort key is computed once (`metadata_sort_key` in
+/// FROM), and the keyset comparison spells out the rank ascending (entries without the path
+/// stay last) with the value in the asked direction.
 fn search_sql(select: &str, access: Access<'_>, query: &SearchQuery) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(select);
-    push_filters(&mut sql, access, query);
-    let column = query.sort.column();
     let (direction, comparison) = if query.descending {
         ("DESC", "<")
     } else {
         ("ASC", ">")
     };
-    if let Some(cursor) = &query.cursor {
+    let column = match &query.sort {
+        SortKey::UploadDatetime => "upload_datetime",
+        SortKey::LastUpdated => "last_updated",
+        SortKey::Metadata(path) => {
+            sql.push(
+                " data_entries.*, sort.rank AS sort_rank, sort.number AS sort_number, \
+                 sort.text AS sort_text \
+                 FROM data_entries CROSS JOIN LATERAL metadata_sort_key(metadata, ",
+            )
+            .push_bind(path.clone())
+            .push(") AS sort WHERE ");
+            push_filters(&mut sql, access, query);
+            if let Some(Cursor {
+                after_value: SortValue::Metadata(MetadataPosition(rank, number, text)),
+                after_id,
+                ..
+            }) = &query.cursor
+            {
+                sql.push(" AND (sort.rank > ")
+                    .push_bind(*rank)
+                    .push(" OR (sort.rank = ")
+                    .push_bind(*rank)
+                    .push(format_args!(
+                        " AND (sort.number, sort.text, data_entries.data_id) {comparison} ("
+                    ))
+                    .push_bind(*number)
+                    .push(", ")
+                    .push_bind(text.clone())
+                    .push(", ")
+                    .push_bind(*after_id)
+                    .push(")))");
+            }
+            sql.push(format_args!(
+                " ORDER BY sort.rank, sort.number {direction}, sort.text {direction}, \
+                 data_entries.data_id {direction} LIMIT "
+            ))
+            .push_bind(query.limit + 1);
+            return sql;
+        }
+    };
+    sql.push(" * FROM data_entries WHERE ");
+    push_filters(&mut sql, access, query);
+    if let Some(Cursor {
+        after_value: SortValue::Time(after),
+        after_id,
+        ..
+    }) = &query.cursor
+    {
         sql.push(format_args!(" AND ({column}, data_id) {comparison} ("))
-            .push_bind(cursor.after_value)
+            .push_bind(*after)
             .push(", ")
-            .push_bind(cursor.after_id)
+            .push_bind(*after_id)
             .push(")");
     }
     sql.push(format_args!(

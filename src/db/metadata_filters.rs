@@ -33,21 +33,148 @@ pub fn push(sql: &mut QueryBuilder<Postgres>, filters: impl IntoIterator<Item = 
     }
 }
 
-/// Pushes ` AND …` requiring every condition: all of them as one SQL/JSON path predicate,
-/// so the document is read once for all. Values go in as the path's variables; only keys
-/// and `prefix`/`contains` patterns are written into the path text, escaped as its string
-/// literals.
+/// Pushes ` AND …` requiring every condition. Numbers, instants and quantities are looked
+/// up in `metadata_values` (an index answers a range there), as is existence; strings and
+/// booleans are tested on the document, all of them in one SQL/JSON path predicate so it is
+/// read once. Values go in as bound parameters or path variables; only keys and
+/// `prefix`/`contains` patterns are written into the path text, escaped as its literals.
 pub fn push_conditions(sql: &mut QueryBuilder<Postgres>, conditions: &[(Vec<String>, Condition)]) {
-    if conditions.is_empty() {
-        return;
-    }
     let mut variables = serde_json::Map::new();
-    let mut parts = Vec::new();
+    let mut on_document = Vec::new();
     for (path, condition) in conditions {
-        parts.push(predicate(path, condition, &mut variables));
+        match condition {
+            Condition::Exists(exists) => {
+                sql.push(if *exists { " AND " } else { " AND NOT " });
+                push_fact(sql, path, |sql| {
+                    sql.push("fact.kind = 'present'");
+                });
+            }
+            Condition::Prefix(_) | Condition::Contains(_) => {
+                on_document.push(document_test(path, condition, &mut variables))
+            }
+            Condition::In(operands) => {
+                let (facts, others): (Vec<&Operand>, Vec<&Operand>) =
+                    operands.iter().partition(|operand| indexed(operand));
+                let any_of = |variables: &mut serde_json::Map<String, Value>| {
+                    let any = others
+                        .iter()
+                        .map(|operand| format!("@ == {}", bind(operand, variables)))
+                        .collect::<Vec<_>>()
+                        .join(" || ");
+                    format!("exists({} ? ({any}))", at(path))
+                };
+                if facts.is_empty() {
+                    on_document.push(any_of(&mut variables));
+                    continue;
+                }
+                sql.push(" AND (");
+                push_fact(sql, path, |sql| {
+                    for (i, operand) in facts.iter().enumerate() {
+                        sql.push(if i == 0 { "(" } else { " OR (" });
+                        push_comparison(sql, "=", operand);
+                        sql.push(")");
+                    }
+                });
+                if !others.is_empty() {
+                    // Its own predicate: an `in` mixing numbers and strings is rare.
+                    let mut own = serde_json::Map::new();
+                    let test = any_of(&mut own);
+                    push_document(sql, " OR ", &[test], own);
+                }
+                sql.push(")");
+            }
+            Condition::Eq(operand)
+            | Condition::Ne(operand)
+            | Condition::Gt(operand)
+            | Condition::Gte(operand)
+            | Condition::Lt(operand)
+            | Condition::Lte(operand) => {
+                if indexed(operand) {
+                    sql.push(" AND ");
+                    push_fact(sql, path, |sql| {
+                        push_comparison(sql, comparator(condition), operand)
+                    });
+                } else {
+                    on_document.push(document_test(path, condition, &mut variables));
+                }
+            }
+        }
     }
-    sql.push(" AND jsonb_path_match(metadata, ")
-        .push_bind(parts.join(" && "))
+    if !on_document.is_empty() {
+        push_document(sql, " AND ", &on_document, variables);
+    }
+}
+
+/// Values compared through `metadata_values` rather than on the document.
+fn indexed(operand: &Operand) -> bool {
+    matches!(
+        operand,
+        Operand::Number(_) | Operand::Instant(_) | Operand::Quantity { .. }
+    )
+}
+
+fn comparator(condition: &Condition) -> &'static str {
+    match condition {
+        Condition::Eq(_) => "=",
+        Condition::Ne(_) => "<>",
+        Condition::Gt(_) => ">",
+        Condition::Gte(_) => ">=",
+        Condition::Lt(_) => "<",
+        Condition::Lte(_) => "<=",
+        _ => unreachable!("only comparisons have a comparator"),
+    }
+}
+
+/// `EXISTS (a fact at the path such that …)`.
+fn push_fact(
+    sql: &mut QueryBuilder<Postgres>,
+    path: &[String],
+    test: impl FnOnce(&mut QueryBuilder<Postgres>),
+) {
+    sql.push(
+        "EXISTS (SELECT 1 FROM metadata_values AS fact \
+         WHERE fact.data_id = data_entries.data_id AND fact.path = ",
+    )
+    .push_bind(path.to_vec())
+    .push(" AND (");
+    test(sql);
+    sql.push("))");
+}
+
+/// `fact.kind = … AND fact.value <op> …`. Instants and converted quantities carry rounding
+/// (microseconds; a conversion's last bits), so their equality is a narrow range.
+fn push_comparison(sql: &mut QueryBuilder<Postgres>, op: &str, operand: &Operand) {
+    let (kind, value, tolerance) = match operand {
+        Operand::Number(number) => ("number", *number, 0.0),
+        Operand::Instant(seconds) => ("instant", *seconds, 5e-7),
+        Operand::Quantity { si, dimension } => (dimension.name(), *si, si.abs() * 1e-9),
+        Operand::Bool(_) | Operand::Text(_) => unreachable!("tested on the document"),
+    };
+    sql.push("fact.kind = ").push_bind(kind).push(" AND ");
+    match op {
+        "=" | "<>" if tolerance > 0.0 => {
+            sql.push(if op == "=" { "" } else { "NOT " })
+                .push("fact.value BETWEEN ")
+                .push_bind(value - tolerance)
+                .push(" AND ")
+                .push_bind(value + tolerance);
+        }
+        _ => {
+            sql.push(format_args!("fact.value {op} ")).push_bind(value);
+        }
+    }
+}
+
+/// ` <joiner>jsonb_path_match(metadata, <tests joined by &&>, <variables>, true)`.
+fn push_document(
+    sql: &mut QueryBuilder<Postgres>,
+    joiner: &str,
+    tests: &[String],
+    variables: serde_json::Map<String, Value>,
+) {
+    sql.push(joiner)
+        .push("jsonb_path_match(metadata, ")
+        .push_bind(tests.join(" && "))
         .push("::jsonpath, ")
         .push_bind(Value::Object(variables))
         .push(", true)");
@@ -82,47 +209,54 @@ fn regex_literal(text: &str) -> String {
     escaped
 }
 
-fn predicate(
+/// `$."a"."b"`: the path in the path language.
+fn at(path: &[String]) -> String {
+    std::iter::once("$".to_owned())
+        .chain(path.iter().map(|key| literal(key)))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// A path variable holding a string or boolean operand, named by its position.
+fn bind(operand: &Operand, variables: &mut serde_json::Map<String, Value>) -> String {
+    let name = format!("v{}", variables.len());
+    let value = match operand {
+        Operand::Bool(boolean) => Value::Bool(*boolean),
+        Operand::Text(text) => Value::String(text.clone()),
+        _ => unreachable!("numbers, instants and quantities are looked up as facts"),
+    };
+    variables.insert(name.clone(), value);
+    format!("${name}")
+}
+
+/// A test on the document for a string or boolean operand, or `prefix`/`contains`.
+fn document_test(
     path: &[String],
     condition: &Condition,
     variables: &mut serde_json::Map<String, Value>,
 ) -> String {
-    let at: String = std::iter::once("$".to_owned())
-        .chain(path.iter().map(|key| literal(key)))
-        .collect::<Vec<_>>()
-        .join(".");
-    let mut bind = |operand: &Operand| {
-        let name = format!("v{}", variables.len());
-        let value = match operand {
-            Operand::Number(number) => serde_json::json!(number),
-            Operand::Text(text) => Value::String(text.clone()),
-        };
-        variables.insert(name.clone(), value);
-        format!("${name}")
-    };
     // `exists(<path> ? (<test>))`: true when any value at the path (any element of an
     // array there, in lax mode) passes; a value of another type is unknown, so false.
-    let test = |test: String| format!("exists({at} ? ({test}))");
+    let test = |test: String| format!("exists({} ? ({test}))", at(path));
     match condition {
-        Condition::Eq(operand) => test(format!("@ == {}", bind(operand))),
-        Condition::Ne(operand) => test(format!("@ != {}", bind(operand))),
-        Condition::Gt(operand) => test(format!("@ > {}", bind(operand))),
-        Condition::Gte(operand) => test(format!("@ >= {}", bind(operand))),
-        Condition::Lt(operand) => test(format!("@ < {}", bind(operand))),
-        Condition::Lte(operand) => test(format!("@ <= {}", bind(operand))),
-        Condition::In(operands) => {
-            let any: Vec<String> = operands
-                .iter()
-                .map(|o| format!("@ == {}", bind(o)))
-                .collect();
-            test(any.join(" || "))
-        }
-        Condition::Exists(true) => format!("exists({at})"),
-        Condition::Exists(false) => format!("!exists({at})"),
         Condition::Prefix(text) => test(format!(
             "@ like_regex {} flag \"i\"",
             literal(&format!("^{}", regex_literal(text)))
         )),
         Condition::Contains(text) => test(format!("@ like_regex {} flag \"iq\"", literal(text))),
+        Condition::Eq(operand)
+        | Condition::Ne(operand)
+        | Condition::Gt(operand)
+        | Condition::Gte(operand)
+        | Condition::Lt(operand)
+        | Condition::Lte(operand) => {
+            let op = match comparator(condition) {
+                "=" => "==",
+                "<>" => "!=",
+                other => other,
+            };
+            test(format!("@ {op} {}", bind(operand, variables)))
+        }
+        Condition::In(_) | Condition::Exists(_) => unreachable!("composed by push_conditions"),
     }
 }

@@ -4,6 +4,7 @@
 
 use super::FieldError;
 use super::query_limits::{MAX_IDS, too_many};
+use super::units::{self, Dimension, Unit, UnknownUnit};
 
 /// A comparison on the value(s) at a path. Where the stored value is an array, a condition
 /// holds when it holds for any element.
@@ -24,20 +25,123 @@ pub enum Condition {
     Contains(String),
 }
 
-/// A filter value: a number when it reads as one (compared numerically), else a string. A
-/// stored value of the other type never matches.
+/// A filter value, typed by how it reads. A stored value of another type never matches.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operand {
     Number(f64),
+    /// An RFC 3339 date-time, as seconds since the epoch: compared as an instant, so
+    /// `10:00:00+01:00` equals `09:00:00Z`.
+    Instant(f64),
+    /// A number with a known unit, in SI: compared with stored quantities of its dimension.
+    Quantity {
+        si: f64,
+        dimension: Dimension,
+    },
+    /// `true` or `false` (for `eq`, `ne`, `in`).
+    Bool(bool),
     Text(String),
 }
 
 impl Operand {
-    fn parse(text: &str) -> Self {
-        match text.trim().parse::<f64>() {
-            Ok(number) if number.is_finite() => Operand::Number(number),
+    /// How a comparison (`gt`, `gte`, `lt`, `lte`) reads its value; a number followed by an
+    /// unknown unit is an error rather than a string comparison nobody meant.
+    fn ordered(parameter: &str, text: &str) -> Result<Self, FieldError> {
+        if let Some(operand) = Self::number_or_instant(text) {
+            return Ok(operand);
+        }
+        match units::parse_quantity(text) {
+            Ok(Some((value, unit))) => Ok(Self::quantity(value, unit)),
+            Ok(None) => Ok(Operand::Text(text.to_owned())),
+            Err(UnknownUnit(unit)) => Err(FieldError::invalid_value(
+                parameter,
+                format!("'{parameter}': '{unit}' is not a unit labcat knows"),
+            )),
+        }
+    }
+
+    /// How `eq`, `ne` and `in` read a value: also booleans, and text with an unknown unit
+    /// stays text (`3a` is a sample name, not 3 of some unit).
+    fn equatable(text: &str) -> Self {
+        match text {
+            "true" => return Operand::Bool(true),
+            "false" => return Operand::Bool(false),
+            _ => {}
+        }
+        if let Some(operand) = Self::number_or_instant(text) {
+            return operand;
+        }
+        match units::parse_quantity(text) {
+            Ok(Some((value, unit))) => Self::quantity(value, unit),
             _ => Operand::Text(text.to_owned()),
         }
+    }
+
+    fn number_or_instant(text: &str) -> Option<Self> {
+        if let Ok(number) = text.trim().parse::<f64>()
+            && number.is_finite()
+        {
+            return Some(Operand::Number(number));
+        }
+        chrono::DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|instant| {
+                Operand::Instant(
+                    instant.timestamp() as f64 + f64::from(instant.timestamp_subsec_micros()) / 1e6,
+                )
+            })
+    }
+
+    fn quantity(value: f64, unit: Unit) -> Self {
+        Operand::Quantity {
+            si: unit.to_si(value),
+            dimension: unit.dimension,
+        }
+    }
+
+    pub fn dimension(&self) -> Option<Dimension> {
+        match self {
+            Operand::Quantity { dimension, .. } => Some(*dimension),
+            _ => None,
+        }
+    }
+}
+
+impl Condition {
+    /// The dimensions of the quantities this condition compares with.
+    pub fn dimensions(&self) -> Vec<Dimension> {
+        match self {
+            Condition::Eq(operand)
+            | Condition::Ne(operand)
+            | Condition::Gt(operand)
+            | Condition::Gte(operand)
+            | Condition::Lt(operand)
+            | Condition::Lte(operand) => operand.dimension().into_iter().collect(),
+            Condition::In(operands) => operands.iter().filter_map(Operand::dimension).collect(),
+            Condition::Exists(_) | Condition::Prefix(_) | Condition::Contains(_) => Vec::new(),
+        }
+    }
+}
+
+/// A 400 unless the quantities compared at one path share a dimension: `[gte]=1000 K` with
+/// `[lte]=5 mbar` on one path asks for something no value can be.
+pub fn check_dimensions(
+    parameter: &str,
+    dimensions: impl IntoIterator<Item = Dimension>,
+) -> Result<(), FieldError> {
+    let mut dimensions = dimensions.into_iter();
+    let Some(first) = dimensions.next() else {
+        return Ok(());
+    };
+    match dimensions.find(|other| *other != first) {
+        None => Ok(()),
+        Some(other) => Err(FieldError::invalid_value(
+            parameter,
+            format!(
+                "'{parameter}': a {} and a {} cannot be compared; the units of the filters on one path must share a dimension",
+                first.name(),
+                other.name()
+            ),
+        )),
     }
 }
 
@@ -117,16 +221,16 @@ pub fn parse_condition(parameter: &str, op: &str, value: &str) -> Result<Conditi
             "a metadata filter contains no NUL",
         ));
     }
-    let operand = || Operand::parse(value);
-    Ok(match op {
-        "eq" => Condition::Eq(operand()),
-        "ne" => Condition::Ne(operand()),
-        "gt" => Condition::Gt(operand()),
-        "gte" => Condition::Gte(operand()),
-        "lt" => Condition::Lt(operand()),
-        "lte" => Condition::Lte(operand()),
+    let ordered = || Operand::ordered(parameter, value);
+    let condition = match op {
+        "eq" => Condition::Eq(Operand::equatable(value)),
+        "ne" => Condition::Ne(Operand::equatable(value)),
+        "gt" => Condition::Gt(ordered()?),
+        "gte" => Condition::Gte(ordered()?),
+        "lt" => Condition::Lt(ordered()?),
+        "lte" => Condition::Lte(ordered()?),
         "in" if value.split(',').count() > MAX_IDS => return Err(too_many(parameter, MAX_IDS)),
-        "in" => Condition::In(value.split(',').map(Operand::parse).collect()),
+        "in" => Condition::In(value.split(',').map(Operand::equatable).collect()),
         "exists" => match value {
             "true" => Condition::Exists(true),
             "false" => Condition::Exists(false),
@@ -150,7 +254,9 @@ pub fn parse_condition(parameter: &str, op: &str, value: &str) -> Result<Conditi
                 allowed_values: Some(OPERATORS.to_vec()),
             });
         }
-    })
+    };
+    check_dimensions(parameter, condition.dimensions())?;
+    Ok(condition)
 }
 
 #[cfg(test)]
@@ -182,11 +288,33 @@ mod tests {
     }
 
     #[test]
-    fn operands_are_numbers_when_they_read_as_numbers() {
+    fn operands_are_typed_by_how_they_read() {
         assert_eq!(
             parse_condition("p", "gt", "9").unwrap(),
             Condition::Gt(Operand::Number(9.0))
         );
+        assert_eq!(
+            parse_condition("p", "eq", "true").unwrap(),
+            Condition::Eq(Operand::Bool(true))
+        );
+        assert_eq!(
+            parse_condition("p", "gte", "2025-01-01T01:00:00+01:00").unwrap(),
+            Condition::Gte(Operand::Instant(1_735_689_600.0))
+        );
+        let Condition::Gte(Operand::Quantity { si, dimension }) =
+            parse_condition("p", "gte", "750degC").unwrap()
+        else {
+            panic!("a quantity")
+        };
+        assert_eq!(dimension, Dimension::Temperature);
+        assert!((si - 1023.15).abs() < 1e-9);
+        assert!(parse_condition("p", "gt", "3 parsecs").is_err());
+        assert_eq!(
+            parse_condition("p", "eq", "3a").unwrap(),
+            Condition::Eq(Operand::Text("3a".into()))
+        );
+        let mixed = parse_condition("p", "in", "1 K,2 mbar").unwrap_err();
+        assert!(mixed.message.contains("temperature") && mixed.message.contains("pressure"));
         assert_eq!(
             parse_condition("p", "gt", "PHI").unwrap(),
             Condition::Gt(Operand::Text("PHI".into()))

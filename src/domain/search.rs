@@ -10,7 +10,7 @@ use sha2::Sha256;
 use uuid::Uuid;
 
 use super::metadata_query::{
-    Condition, operator_name, parse_condition, parse_path, split_operator,
+    Condition, check_dimensions, operator_name, parse_condition, parse_path, split_operator,
 };
 use super::query_limits::{MAX_IDS, MAX_KEYWORDS, MAX_METADATA_FILTERS, MAX_PARAMETERS, too_many};
 use super::{CharSourceType, FieldError, PipelineStatus, timestamp};
@@ -18,21 +18,29 @@ use super::{CharSourceType, FieldError, PipelineStatus, timestamp};
 pub const DEFAULT_LIMIT: i64 = 1000;
 pub const MAX_LIMIT: i64 = 10_000;
 
-/// The column results are ordered by; `data_id` breaks ties so the order is total.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// What results are ordered by; `data_id` breaks ties so the order is total.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortKey {
     UploadDatetime,
     LastUpdated,
+    /// `order_by=metadata.<path>`: numbers and quantities (in SI) first, then strings, then
+    /// other values, then entries without the path (last in either direction).
+    Metadata(Vec<String>),
 }
 
-impl SortKey {
-    pub fn column(self) -> &'static str {
-        match self {
-            SortKey::UploadDatetime => "upload_datetime",
-            SortKey::LastUpdated => "last_updated",
-        }
-    }
+/// An entry's place in `order_by=metadata.<path>`, as the database computes it
+/// (`metadata_sort_key`): rank (0 number or quantity, 1 string, 2 other, 3 absent), then
+/// the number, then the string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetadataPosition(pub i16, pub f64, pub String);
+
+/// The sort value of the row a page ended on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SortValue {
+    Time(DateTime<Utc>),
+    Metadata(MetadataPosition),
 }
 
 /// Where the previous page ended: the sort value and id of its last row.
@@ -43,7 +51,7 @@ pub struct Cursor {
     #[serde(rename = "d")]
     pub descending: bool,
     #[serde(rename = "v")]
-    pub after_value: DateTime<Utc>,
+    pub after_value: SortValue,
     #[serde(rename = "i")]
     pub after_id: Uuid,
 }
@@ -80,7 +88,12 @@ impl Cursor {
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         key.mac(payload).verify_slice(&tag).ok()?;
         let cursor: Self = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        timestamp::storable(&cursor.after_value).then_some(cursor)
+        let fits = match (&cursor.key, &cursor.after_value) {
+            (SortKey::Metadata(_), SortValue::Metadata(_)) => true,
+            (SortKey::Metadata(_), SortValue::Time(_)) | (_, SortValue::Metadata(_)) => false,
+            (_, SortValue::Time(time)) => timestamp::storable(time),
+        };
+        fits.then_some(cursor)
     }
 }
 
@@ -236,9 +249,16 @@ impl SearchQuery {
                     ));
                 }
                 None => self.metadata.push((path, value.to_owned())),
-                Some(op) => self
-                    .metadata_conditions
-                    .push((path, parse_condition(name, op, value)?)),
+                Some(op) => {
+                    let condition = parse_condition(name, op, value)?;
+                    let on_this_path = self
+                        .metadata_conditions
+                        .iter()
+                        .filter(|(other, _)| *other == path)
+                        .flat_map(|(_, other)| other.dimensions());
+                    check_dimensions(name, on_this_path.chain(condition.dimensions()))?;
+                    self.metadata_conditions.push((path, condition));
+                }
             }
             return Ok(());
         }
@@ -314,6 +334,10 @@ impl SearchQuery {
                 self.sort = match column {
                     "upload_datetime" => SortKey::UploadDatetime,
                     "last_updated" => SortKey::LastUpdated,
+                    _ if column.starts_with("metadata.") => {
+                        let path = &column["metadata.".len()..];
+                        SortKey::Metadata(parse_path(name, path)?)
+                    }
                     _ => {
                         return Err(FieldError {
                             allowed_values: Some(vec![
@@ -321,6 +345,8 @@ impl SearchQuery {
                                 "-upload_datetime",
                                 "last_updated",
                                 "-last_updated",
+                                "metadata.<path>",
+                                "-metadata.<path>",
                             ]),
                             ..FieldError::new(
                                 name,
@@ -468,7 +494,7 @@ mod tests {
         let cursor = Cursor {
             key: SortKey::UploadDatetime,
             descending: false,
-            after_value: Utc::now(),
+            after_value: SortValue::Time(Utc::now()),
             after_id: Uuid::new_v4(),
         };
         let encoded = cursor.encode(&KEY);

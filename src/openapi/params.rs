@@ -108,7 +108,10 @@ pub struct SearchParams {
     pub limit: Option<i64>,
     /// Where the next page starts: copy it from the `Link: rel="next"` URL.
     pub cursor: Option<String>,
-    /// Sort column, `-` for descending; ties are broken by `data_id`.
+    /// `upload_datetime`, `last_updated` or `metadata.<path>`, `-` for descending; ties are
+    /// broken by `data_id`. By a metadata path: numbers and quantities (in SI) first, then
+    /// strings (byte order), then other values, then entries without the path, in either
+    /// direction.
     #[param(schema_with = order_by_schema)]
     pub order_by: Option<String>,
     /// Only these members of each entry, comma-separated.
@@ -158,12 +161,11 @@ fn status_schema() -> utoipa::openapi::schema::Object {
 }
 
 fn order_by_schema() -> utoipa::openapi::schema::Object {
-    string_enum(&[
-        "upload_datetime",
-        "-upload_datetime",
-        "last_updated",
-        "-last_updated",
-    ])
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(r"^-?(upload_datetime|last_updated|metadata\..+)$"))
+        .examples(["-upload_datetime", "-metadata.temperature"])
+        .build()
 }
 
 /// `GET /data_entries/{data_id}/history`.

@@ -18,9 +18,7 @@ use crate::db::data_entries::MetadataWrite;
 use crate::domain::data_entry::EntryBody as EntryAnswer;
 use crate::domain::query_limits::exceeds_a_limit;
 use crate::domain::search::Cursor;
-use crate::domain::{
-    DataEntry, DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery, SortKey,
-};
+use crate::domain::{DataEntry, DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery};
 use crate::error::ApiError;
 use crate::openapi::params::{
     BulkParams, EntryFields, HistoryParams, IfMatch as IfMatchHeader, IfNoneMatch, SearchParams,
@@ -529,12 +527,17 @@ pub async fn history(
         metadata value at `<path>` (dot-separated keys into nested objects; `\\.` is a dot \
         inside a key, `\\\\` a backslash) equals the value (as a string, or as the number, \
         boolean or null it spells), or is an array holding it. \
-        `metadata.<path>[<op>]=<value>` compares: `eq ne gt gte lt lte` (numerically when \
-        the value is a number, as strings otherwise; a stored value of the other type never \
-        matches), `in` (comma-separated), `exists` (`true|false`), `prefix` and `contains` \
-        (case-insensitive, on strings); on an array, any element may match. All filters \
-        AND together, at most 32 of them. A malformed filter is a 400 naming it; any other \
-        unknown parameter is a 422.",
+        `metadata.<path>[<op>]=<value>` compares: `eq ne gt gte lt lte` — numbers \
+        numerically, RFC 3339 date-times as instants, `<number> <unit>` (`1000 K`, \
+        `750degC`, `0.1 mbar`) in SI against stored quantities (`{\"value\": 750, \
+        \"unit\": \"degC\"}`) of that dimension, anything else as strings; a stored value of \
+        another type never matches. Without a unit a quantity's `value` compares as written. \
+        `in` (comma-separated), `exists` (`true|false`), `prefix` and `contains` \
+        (case-insensitive, on strings); on an array, any element may match. `q=<words>`: \
+        every word occurs, case-insensitively, in the name or some metadata string. All \
+        filters AND together, at most 32 of them. A malformed filter, an unknown unit or \
+        units of two dimensions on one path is a 400 naming it; any other unknown \
+        parameter is a 422.",
     params(SearchParams),
     responses(
         (status = 200, description = "A page of entries.", body = Vec<EntryBody>,
@@ -568,28 +571,27 @@ pub async fn search(
     // A limit or a malformed metadata filter is a 400; other bad values stay the 422 the
     // Atomscale SDK's FastAPI answered (it has no metadata filters).
     .map_err(|errors| {
-        let metadata = errors.iter().any(|e| e.field.starts_with("metadata."));
+        let metadata = errors.iter().any(|e| {
+            e.field.starts_with("metadata.") || e.field == "order_by" && e.code == "invalid_value"
+        });
         if exceeds_a_limit(&errors) || metadata {
             ApiError::BadQuery(errors)
         } else {
             ApiError::Invalid(errors)
         }
     })?;
-    let (entries, has_more) =
-        db::data_entries::search(&state.pool, principal.access(), &query).await?;
+    let page = db::data_entries::search(&state.pool, principal.access(), &query).await?;
+    let entries = page.entries;
     let total = db::data_entries::count(&state.pool, principal.access(), &query).await?;
 
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total));
-    if let (true, Some(last)) = (has_more, entries.last()) {
+    if let Some((after_value, after_id)) = page.next {
         let cursor = Cursor {
-            key: query.sort,
+            key: query.sort.clone(),
             descending: query.descending,
-            after_value: match query.sort {
-                SortKey::UploadDatetime => last.upload_datetime,
-                SortKey::LastUpdated => last.last_updated,
-            },
-            after_id: last.data_id,
+            after_value,
+            after_id,
         };
         response.insert_header((
             header::LINK,

@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, send, spawn_app};
+use crate::helpers::{TestApp, send, spawn_app, spawn_app_with};
 
 async fn names(app: &TestApp, query: &str) -> Vec<String> {
     let (status, found) =
@@ -209,4 +209,399 @@ async fn q_finds_every_word_in_the_name_or_any_metadata_string_as_written() {
         ["GaN_buffer.mp4"]
     );
     assert_eq!(names(&app, "q=100").await, ["GaN_buffer.mp4"]);
+}
+
+#[tokio::test]
+async fn timestamps_compare_as_instants_and_booleans_as_booleans() {
+    let app = spawn_app().await;
+    for (name, started, calibrated) in [
+        ("early", "2025-01-01T09:00:00Z", true),
+        ("late", "2025-01-01T12:30:00+02:00", false),
+        ("text", "yesterday", true),
+    ] {
+        app.create_entry(json!({"raw_name": name, "metadata": {
+            "run": {"started": started, "calibrated": calibrated}
+        }}))
+        .await;
+    }
+    // 10:30 UTC is after 09:00 UTC, though "12:30" reads later and "09" earlier as text.
+    let at = |op: &str, instant: &str| format!("metadata.run.started[{op}]={}", enc(instant));
+    assert_eq!(
+        names(&app, &at("gt", "2025-01-01T10:00:00Z")).await,
+        ["late"]
+    );
+    assert_eq!(
+        names(&app, &at("lt", "2025-01-01T10:00:00Z")).await,
+        ["early"]
+    );
+    assert_eq!(
+        names(&app, &at("eq", "2025-01-01T10:00:00+01:00")).await,
+        ["early"]
+    );
+    assert_eq!(
+        names(&app, &at("gte", "2025-01-01T09:00:00Z")).await,
+        ["early", "late"]
+    );
+    assert_eq!(
+        names(&app, &at("ne", "2025-01-01T09:00:00Z")).await,
+        ["late"]
+    );
+    assert_eq!(
+        names(&app, "metadata.run.calibrated[eq]=true").await,
+        ["early", "text"]
+    );
+    assert_eq!(
+        names(&app, "metadata.run.calibrated[ne]=true").await,
+        ["late"]
+    );
+    assert_eq!(
+        names(&app, "metadata.run.calibrated[in]=false,maybe").await,
+        ["late"]
+    );
+    assert_eq!(
+        names(&app, "metadata.run[exists]=true").await,
+        ["early", "late", "text"]
+    );
+    assert_eq!(
+        names(&app, "metadata.run.stopped[exists]=false").await,
+        ["early", "late", "text"]
+    );
+}
+
+#[tokio::test]
+async fn quantities_compare_in_si_across_units_and_come_back_as_written() {
+    let app = spawn_app().await;
+    let quantity = |value: f64, unit: &str| json!({"value": value, "unit": unit});
+    let documents = [
+        (
+            "750C",
+            json!({"temperature": quantity(750.0, "degC"), "pressure": quantity(0.1, "mbar"),
+            "thickness": quantity(25.0, "nm"), "dwell": quantity(2.0, "min"),
+            "pass_energy": quantity(20.0, "eV"), "rf": quantity(13.56, "MHz"),
+            "bias": quantity(500.0, "mV"), "emission": quantity(20.0, "mA"),
+            "power": quantity(300.0, "W"), "mass": quantity(12.0, "mg"),
+            "tilt": quantity(45.0, "deg")}),
+        ),
+        (
+            "700C",
+            json!({"temperature": quantity(700.0, "degC"), "pressure": quantity(1.0, "Torr"),
+            "thickness": quantity(300.0, "Å"), "dwell": quantity(90.0, "s"),
+            "pass_energy": quantity(1e-18, "J"), "rf": quantity(2.0, "GHz"),
+            "bias": quantity(2.0, "V"), "emission": quantity(1.0, "A"),
+            "power": quantity(50.0, "mW"), "mass": quantity(0.5, "g"),
+            "tilt": quantity(1.0, "rad")}),
+        ),
+        ("plain", json!({"temperature": 800, "pressure": "high"})),
+        (
+            "odd unit",
+            json!({"temperature": quantity(2000.0, "furlongs")}),
+        ),
+    ];
+    let mut stored = Vec::new();
+    for (name, metadata) in documents {
+        let entry = app
+            .create_entry(json!({"raw_name": name, "metadata": metadata}))
+            .await;
+        assert_eq!(entry["metadata"], metadata, "stored as written");
+        stored.push((name, metadata));
+    }
+    let find = |filter: &str| {
+        let filter = filter.to_owned();
+        let app = &app;
+        async move { names(app, &filter).await }
+    };
+    // 750 °C = 1023.15 K ≥ 1000 K; 700 °C = 973.15 K is not.
+    assert_eq!(
+        find(&format!("metadata.temperature[gte]={}", enc("1000 K"))).await,
+        ["750C"]
+    );
+    assert_eq!(find("metadata.temperature[gte]=750degC").await, ["750C"]);
+    assert_eq!(
+        find(&format!("metadata.temperature[lt]={}", enc("1300 °F"))).await,
+        ["700C"]
+    );
+    // 0.1 mbar = 10 Pa; 1 Torr ≈ 133 Pa.
+    assert_eq!(
+        find(&format!("metadata.pressure[lt]={}", enc("50 Pa"))).await,
+        ["750C"]
+    );
+    assert_eq!(
+        find(&format!("metadata.pressure[gt]={}", enc("0.5 mbar"))).await,
+        ["700C"]
+    );
+    // 300 Å = 30 nm.
+    assert_eq!(
+        find(&format!("metadata.thickness[gt]={}", enc("0.027 µm"))).await,
+        ["700C"]
+    );
+    assert_eq!(find("metadata.dwell[gte]=100s").await, ["750C"]);
+    // 20 eV ≈ 3.2e-18 J.
+    assert_eq!(find("metadata.pass_energy[gt]=1.5e-18J").await, ["750C"]);
+    assert_eq!(find("metadata.rf[gt]=100MHz").await, ["700C"]);
+    assert_eq!(find("metadata.bias[lt]=1V").await, ["750C"]);
+    assert_eq!(find("metadata.emission[lt]=0.1A").await, ["750C"]);
+    assert_eq!(find("metadata.power[gt]=1kW").await, Vec::<String>::new());
+    assert_eq!(find("metadata.power[lt]=1W").await, ["700C"]);
+    assert_eq!(find("metadata.mass[gt]=100mg").await, ["700C"]);
+    assert_eq!(find("metadata.tilt[gt]=50deg").await, ["700C"]);
+    assert_eq!(find("metadata.tilt[eq]=45deg").await, ["750C"]);
+    // Without a unit, the value as written; an unknown stored unit matches that only.
+    assert_eq!(
+        find("metadata.temperature[gte]=750").await,
+        ["750C", "odd unit", "plain"]
+    );
+    assert_eq!(
+        find(&format!("metadata.temperature[gte]={}", enc("0 K"))).await,
+        ["700C", "750C"]
+    );
+    // A filter's units must be known and of one dimension.
+    for (query, says) in [
+        (
+            format!("metadata.temperature[gte]={}", enc("5 parsecs")),
+            vec!["parsecs"],
+        ),
+        (
+            format!("metadata.temperature[in]={}", enc("1 K,2 mbar")),
+            vec!["temperature", "pressure"],
+        ),
+        (
+            format!(
+                "metadata.temperature[gte]={}&metadata.temperature[lte]={}",
+                enc("1 K"),
+                enc("2 mbar")
+            ),
+            vec!["temperature", "pressure"],
+        ),
+    ] {
+        let (status, problem) = send(app.get(&format!("/data_entries?{query}"))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {problem}");
+        let message = problem["errors"][0]["message"].as_str().unwrap();
+        assert!(
+            problem["errors"][0]["field"]
+                .as_str()
+                .unwrap()
+                .starts_with("metadata.temperature")
+        );
+        for word in says {
+            assert!(message.contains(word), "{query}: {message}");
+        }
+    }
+    let (_, all) = send(app.get("/data_entries?order_by=upload_datetime")).await;
+    for (entry, (name, written)) in all.as_array().unwrap().iter().zip(&stored) {
+        assert_eq!(entry["raw_name"], *name);
+        assert_eq!(
+            &entry["metadata"], written,
+            "the document is returned as written"
+        );
+    }
+}
+
+/// Every page of `GET /data_entries?<query>`, following `Link: rel="next"`.
+async fn all_pages(app: &TestApp, query: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut url = format!("{}/data_entries?{query}", app.address);
+    loop {
+        let response = reqwest::Client::new()
+            .get(&url)
+            .header("X-API-KEY", &app.api_key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}");
+        let next = response
+            .headers()
+            .get("link")
+            .map(|link| link.to_str().unwrap().to_owned());
+        let page: Value = response.json().await.unwrap();
+        found.extend(page.as_array().unwrap().iter().cloned());
+        match next {
+            Some(link) => {
+                url = link
+                    .trim_start_matches('<')
+                    .split('>')
+                    .next()
+                    .unwrap()
+                    .to_owned()
+            }
+            None => return found,
+        }
+    }
+}
+
+#[tokio::test]
+async fn ordering_by_a_metadata_path_sorts_numbers_quantities_strings_then_the_rest() {
+    let app = spawn_app().await;
+    for (name, metadata) in [
+        ("nine", json!({"x": 9})),
+        ("ten", json!({"x": 10})),
+        ("warm", json!({"x": {"value": 300, "unit": "K"}})),
+        ("hot", json!({"x": {"value": 100, "unit": "degC"}})),
+        ("b", json!({"x": "b"})),
+        ("a", json!({"x": "a"})),
+        ("none", json!({"y": 1})),
+    ] {
+        app.create_entry(json!({"raw_name": name, "metadata": metadata}))
+            .await;
+    }
+    let order = |query: &str| {
+        let app = &app;
+        let query = query.to_owned();
+        async move {
+            let (status, found) = send(app.get(&format!("/data_entries?{query}"))).await;
+            assert_eq!(status, StatusCode::OK, "{found}");
+            found
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["raw_name"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    // 9 < 10 < 300 K < 100 °C (373.15 K), then strings, then the entry without the path.
+    assert_eq!(
+        order("order_by=metadata.x").await,
+        ["nine", "ten", "warm", "hot", "a", "b", "none"]
+    );
+    assert_eq!(
+        order("order_by=-metadata.x").await,
+        ["hot", "warm", "ten", "nine", "b", "a", "none"]
+    );
+    // Paged one at a time, the same order.
+    let paged: Vec<String> = all_pages(&app, "order_by=-metadata.x&limit=1")
+        .await
+        .iter()
+        .map(|e| e["raw_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(paged, ["hot", "warm", "ten", "nine", "b", "a", "none"]);
+    // A cursor belongs to its order.
+    let (_, page) = send(app.get("/data_entries?order_by=metadata.x&limit=1")).await;
+    assert_eq!(page.as_array().unwrap().len(), 1);
+    let (status, _) = send(app.get("/data_entries?order_by=metadata.x%5C&limit=1")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn sorted_pages_return_every_entry_exactly_once_while_entries_change() {
+    // The writers below write as fast as they can; the rate limit is not under test.
+    let app = spawn_app_with(|settings| settings.rate_limit.enabled = false).await;
+    sqlx::query(
+        "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata,
+                                   project_id)
+         SELECT gen_random_uuid(), $1, 'e' || i, 'xps',
+                jsonb_build_object('stage', jsonb_build_object('energy', (i % 37) * 1.5),
+                                   'note', 'n' || i),
+                (SELECT project_id FROM projects WHERE created_by = $1 AND personal)
+         FROM generate_series(1, 1000) AS i",
+    )
+    .bind(&app.user_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let ids: Vec<String> = sqlx::query_scalar("SELECT data_id::text FROM data_entries")
+        .fetch_all(&app.pool)
+        .await
+        .unwrap();
+    // Writers change other metadata and typed fields of the same entries meanwhile.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (client, address, key, ids, stop) = (
+            reqwest::Client::new(),
+            app.address.clone(),
+            app.api_key.clone(),
+            ids.clone(),
+            stop.clone(),
+        );
+        writers.push(tokio::spawn(async move {
+            let mut n = w;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = &ids[n * 7 % ids.len()];
+                let response = client
+                    .patch(format!("{address}/data_entries/{id}"))
+                    .header("X-API-KEY", &key)
+                    .json(&json!({"pipeline_status": "running", "metadata": {"note": format!("w{n}")}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), StatusCode::OK);
+                n += 4;
+            }
+        }));
+    }
+    let seen = all_pages(&app, "order_by=-metadata.stage.energy&limit=37").await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let mut seen_ids: Vec<&str> = seen
+        .iter()
+        .map(|e| e["data_id"].as_str().unwrap())
+        .collect();
+    let energies: Vec<f64> = seen
+        .iter()
+        .map(|e| e["metadata"]["stage"]["energy"].as_f64().unwrap())
+        .collect();
+    assert!(energies.windows(2).all(|w| w[0] >= w[1]), "descending");
+    seen_ids.sort_unstable();
+    let mut expected: Vec<&str> = ids.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(seen_ids, expected, "each entry exactly once");
+}
+
+#[tokio::test]
+async fn range_exists_unit_and_word_filters_are_answered_from_an_index() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata,
+                                   project_id)
+         SELECT gen_random_uuid(), $1, 'run_' || i || '.vms', 'xps',
+                jsonb_build_object(
+                    'instrument', jsonb_build_object('settings',
+                        jsonb_build_object('pass_energy', i % 200)),
+                    'temperature', jsonb_build_object('value', i % 900,
+                        'unit', (ARRAY['degC', 'K'])[1 + i % 2]),
+                    'material', 'sample' || i) ||
+                CASE WHEN i % 100 = 0 THEN '{\"flagged\": true}'::jsonb ELSE '{}' END,
+                (SELECT project_id FROM projects WHERE created_by = $1 AND personal)
+         FROM generate_series(1, 30000) AS i",
+    )
+    .bind(&app.user_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE").execute(&app.pool).await.unwrap();
+    for (pairs, index) in [
+        (
+            vec![
+                ("metadata.instrument.settings.pass_energy[gte]", "198"),
+                ("order_by", "-metadata.instrument.settings.pass_energy"),
+            ],
+            "metadata_values_lookup_idx",
+        ),
+        (
+            vec![("metadata.temperature[gte]", "1100 K")],
+            "metadata_values_lookup_idx",
+        ),
+        (
+            vec![("metadata.flagged[exists]", "true")],
+            "metadata_values_lookup_idx",
+        ),
+        (vec![("q", "sample1234")], "data_entries_text_idx"),
+    ] {
+        let query = labcat::domain::SearchQuery::parse(
+            pairs.iter().copied(),
+            &labcat::domain::search::CursorKey([0; 32]),
+        )
+        .unwrap();
+        let plan = labcat::db::data_entries::explain_search(&app.pool, app.access(), &query)
+            .await
+            .unwrap();
+        assert!(plan.contains(index), "{pairs:?}:\n{plan}");
+    }
+    // And they find what they should.
+    let (_, found) =
+        send(app.get("/data_entries?metadata.flagged%5Bexists%5D=true&limit=1000")).await;
+    assert_eq!(found.as_array().unwrap().len(), 300);
+    let (_, found) = send(app.get("/data_entries?q=sample1234&limit=1000")).await;
+    assert_eq!(found.as_array().unwrap().len(), 1 + 10);
 }
