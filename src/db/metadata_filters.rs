@@ -68,13 +68,7 @@ pub fn push_conditions(sql: &mut QueryBuilder<Postgres>, conditions: &[(Vec<Stri
                     continue;
                 }
                 sql.push(" AND (");
-                push_fact(sql, path, |sql| {
-                    for (i, operand) in facts.iter().enumerate() {
-                        sql.push(if i == 0 { "(" } else { " OR (" });
-                        push_comparison(sql, "=", operand);
-                        sql.push(")");
-                    }
-                });
+                push_fact(sql, path, |sql| push_any_of(sql, &facts));
                 if !others.is_empty() {
                     // Its own predicate: an `in` mixing numbers and strings is rare.
                     let mut own = serde_json::Map::new();
@@ -141,28 +135,79 @@ fn push_fact(
     sql.push("))");
 }
 
-/// `fact.kind = … AND fact.value <op> …`. Instants and converted quantities carry rounding
-/// (microseconds; a conversion's last bits), so their equality is a narrow range.
+/// `fact.kind = … AND fact.value <op> …`. A converted quantity carries rounding in its last
+/// bits, so its equality is a narrow range; numbers and instants are exact (both sides
+/// parse the same decimal text).
 fn push_comparison(sql: &mut QueryBuilder<Postgres>, op: &str, operand: &Operand) {
-    let (kind, value, tolerance) = match operand {
-        Operand::Number(number) => ("number", *number, 0.0),
-        Operand::Instant(seconds) => ("instant", *seconds, 5e-7),
-        Operand::Quantity { si, dimension } => (dimension.name(), *si, si.abs() * 1e-9),
-        Operand::Bool(_) | Operand::Text(_) => unreachable!("tested on the document"),
-    };
+    let (kind, value) = fact_of(operand);
     sql.push("fact.kind = ").push_bind(kind).push(" AND ");
-    match op {
-        "=" | "<>" if tolerance > 0.0 => {
+    match (op, operand) {
+        ("=" | "<>", Operand::Quantity { .. }) => {
+            let (low, high) = around(value);
             sql.push(if op == "=" { "" } else { "NOT " })
                 .push("fact.value BETWEEN ")
-                .push_bind(value - tolerance)
+                .push_bind(low)
                 .push(" AND ")
-                .push_bind(value + tolerance);
+                .push_bind(high);
         }
         _ => {
             sql.push(format_args!("fact.value {op} ")).push_bind(value);
         }
     }
+}
+
+/// Equal to any of `operands` (numbers, instants, quantities of one dimension), with a
+/// fixed number of bound parameters however many there are.
+fn push_any_of(sql: &mut QueryBuilder<Postgres>, operands: &[&Operand]) {
+    let mut exact: Vec<(&str, f64)> = Vec::new();
+    let mut ranges: Vec<(&str, f64, f64)> = Vec::new();
+    for operand in operands {
+        let (kind, value) = fact_of(operand);
+        match operand {
+            Operand::Quantity { .. } => {
+                let (low, high) = around(value);
+                ranges.push((kind, low, high));
+            }
+            _ => exact.push((kind, value)),
+        }
+    }
+    let (kinds, values): (Vec<&str>, Vec<f64>) = exact.into_iter().unzip();
+    sql.push("(fact.kind, fact.value) IN (SELECT * FROM unnest(")
+        .push_bind(kinds)
+        .push("::text[], ")
+        .push_bind(values)
+        .push("::float8[]))");
+    if !ranges.is_empty() {
+        let kinds: Vec<&str> = ranges.iter().map(|range| range.0).collect();
+        let lows: Vec<f64> = ranges.iter().map(|range| range.1).collect();
+        let highs: Vec<f64> = ranges.iter().map(|range| range.2).collect();
+        sql.push(" OR EXISTS (SELECT 1 FROM unnest(")
+            .push_bind(kinds)
+            .push("::text[], ")
+            .push_bind(lows)
+            .push("::float8[], ")
+            .push_bind(highs)
+            .push(
+                "::float8[]) AS range (kind, low, high) \
+                 WHERE fact.kind = range.kind AND fact.value BETWEEN range.low AND range.high)",
+            );
+    }
+}
+
+/// The `metadata_values` kind and value an operand is compared with.
+fn fact_of(operand: &Operand) -> (&'static str, f64) {
+    match operand {
+        Operand::Number(number) => ("number", *number),
+        Operand::Instant(seconds) => ("instant", *seconds),
+        Operand::Quantity { si, dimension } => (dimension.name(), *si),
+        Operand::Bool(_) | Operand::Text(_) => unreachable!("tested on the document"),
+    }
+}
+
+/// A relative 1e-9 either side of an SI value.
+fn around(value: f64) -> (f64, f64) {
+    let tolerance = value.abs() * 1e-9;
+    (value - tolerance, value + tolerance)
 }
 
 /// ` <joiner>jsonb_path_match(metadata, <tests joined by &&>, <variables>, true)`.

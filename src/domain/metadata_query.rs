@@ -308,6 +308,10 @@ mod tests {
         };
         assert_eq!(dimension, Dimension::Temperature);
         assert!((si - 1023.15).abs() < 1e-9);
+        assert_eq!(
+            parse_condition("p", "lt", "1969-12-31T23:59:58.5Z").unwrap(),
+            Condition::Lt(Operand::Instant(-1.5))
+        );
         assert!(parse_condition("p", "gt", "3 parsecs").is_err());
         assert_eq!(
             parse_condition("p", "eq", "3a").unwrap(),

@@ -157,6 +157,22 @@ impl TestApp {
         }
     }
 
+    /// Runs `sql` (with the default user's id as `$1`) with no statement timeout: seeding
+    /// thousands of entries in one statement takes seconds, as the triggers index each row.
+    pub async fn seed(&self, sql: &str) {
+        let mut seeding = self.pool.begin().await.unwrap();
+        sqlx::query("SET LOCAL statement_timeout = 0")
+            .execute(&mut *seeding)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&self.user_id)
+            .execute(&mut *seeding)
+            .await
+            .unwrap();
+        seeding.commit().await.unwrap();
+    }
+
     /// A new key for `user` (created if new) with `scopes`.
     pub async fn key_for(&self, user: &str, scopes: &[Scope]) -> String {
         let (secret, _) = issue_key(&self.pool, user, "test", scopes, None)

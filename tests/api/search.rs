@@ -220,7 +220,7 @@ async fn unknown_search_parameters_are_refused() {
 async fn metadata_filters_are_answered_from_the_gin_index() {
     let app = spawn_app().await;
     // Enough rows, with varied metadata, that a sequential scan is clearly the worse plan.
-    sqlx::query(
+    app.seed(
         "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata,
                                    project_id)
          SELECT gen_random_uuid(), $1, 'f' || i, 'xps',
@@ -228,10 +228,7 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
                 (SELECT project_id FROM projects WHERE created_by = $1 AND personal)
          FROM generate_series(1, 30000) AS i",
     )
-    .bind(&app.user_id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    .await;
     sqlx::query("ANALYZE data_entries")
         .execute(&app.pool)
         .await
