@@ -213,6 +213,26 @@ pub fn parse_path(parameter: &str, text: &str) -> Result<Vec<String>, FieldError
     Ok(keys)
 }
 
+/// Writes keys the way `parse_path` reads them: joined by `.`, with `.`, `[`, `]` and `\`
+/// inside a key escaped by a backslash. For keys that are not empty and hold no NUL (every
+/// path `parse_path` gives), `parse_path` reads back exactly these keys. Key discovery
+/// (`GET /metadata/keys`) lists paths in this form, so each can be pasted into a filter.
+pub fn write_path<K: AsRef<str>>(keys: &[K]) -> String {
+    let mut written = String::new();
+    for (i, key) in keys.iter().enumerate() {
+        if i > 0 {
+            written.push('.');
+        }
+        for c in key.as_ref().chars() {
+            if matches!(c, '.' | '[' | ']' | '\\') {
+                written.push('\\');
+            }
+            written.push(c);
+        }
+    }
+    written
+}
+
 /// The condition `op` (one of `OPERATORS`) with `value`, for the query parameter `parameter`.
 pub fn parse_condition(parameter: &str, op: &str, value: &str) -> Result<Condition, FieldError> {
     if value.contains('\0') {
@@ -275,6 +295,43 @@ mod tests {
         assert!(parse_path("p", "a.").is_err());
         assert_eq!(parse_path("p", r"a\[0\]").unwrap(), ["a[0]"]);
         assert!(parse_path("p", "a]").is_err());
+    }
+
+    #[test]
+    fn written_paths_read_back_as_the_same_keys() {
+        assert_eq!(
+            write_path(&["instrument", "pass.energy", r"a[0]\b"]),
+            r"instrument.pass\.energy.a\[0\]\\b"
+        );
+        // Every key of up to three characters from an alphabet of the escaped characters
+        // and others, alone and in pairs: written, then parsed, it is the same path, and
+        // the written form is the only one that parses to it.
+        let alphabet = ['a', '.', '[', ']', '\\', 'é', '"', ' '];
+        let mut keys: Vec<String> = Vec::new();
+        for length in 1..=3u32 {
+            for n in 0..alphabet.len().pow(length) {
+                let mut rest = n;
+                let key: String = (0..length)
+                    .map(|_| {
+                        let c = alphabet[rest % alphabet.len()];
+                        rest /= alphabet.len();
+                        c
+                    })
+                    .collect();
+                keys.push(key);
+            }
+        }
+        for first in &keys {
+            let path = vec![first.clone()];
+            let written = write_path(&path);
+            assert_eq!(parse_path("p", &written).unwrap(), path, "{written}");
+            for second in keys.iter().step_by(7) {
+                let path = vec![first.clone(), second.clone()];
+                let written = write_path(&path);
+                assert_eq!(parse_path("p", &written).unwrap(), path, "{written}");
+                assert_eq!(write_path(&parse_path("p", &written).unwrap()), written);
+            }
+        }
     }
 
     #[test]
