@@ -516,7 +516,14 @@ pub async fn count(pool: &PgPool, access: Access<'_>, query: &SearchQuery) -> Db
     Ok(count)
 }
 
-fn push_filters(sql: &mut QueryBuilder<Postgres>, access: Access<'_>, query: &SearchQuery) {
+/// Pushes the conditions of `query` on `data_entries` (unqualified columns), starting with
+/// the caller's access: search, its count, key discovery and facets all choose their
+/// entries with this.
+pub(super) fn push_filters(
+    sql: &mut QueryBuilder<Postgres>,
+    access: Access<'_>,
+    query: &SearchQuery,
+) {
     access::push(sql, "project_id", access, Role::Viewer);
     if !query.project_ids.is_empty() {
         sql.push(" AND project_id = ANY(")

@@ -254,8 +254,9 @@ fn regex_literal(text: &str) -> String {
     escaped
 }
 
-/// `$."a"."b"`: the path in the path language.
-fn at(path: &[String]) -> String {
+/// `$."a"."b"`: the path in the path language (in lax mode, through arrays on the way),
+/// each key written as one of its string literals.
+pub(super) fn at(path: &[String]) -> String {
     std::iter::once("$".to_owned())
         .chain(path.iter().map(|key| literal(key)))
         .collect::<Vec<_>>()

@@ -61,10 +61,11 @@ pub struct IdempotencyKey {
     pub idempotency_key: String,
 }
 
-/// `GET /data_entries`: the Atomscale SDK's search parameters, paging and ordering.
+/// The filters of `GET /data_entries`, the Atomscale SDK's search parameters; facets take
+/// them too.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct SearchParams {
+pub struct SearchFilters {
     /// Only these entries (repeat the parameter, or separate ids with commas). `data_id`
     /// works as well.
     #[param(style = Form, explode = true)]
@@ -103,6 +104,12 @@ pub struct SearchParams {
     /// Accepted for the Atomscale SDK and ignored (as are `project_ids` and
     /// `growth_length_min|max`).
     pub include_organization_data: Option<String>,
+}
+
+/// Paging, ordering and the members of each entry, for `GET /data_entries`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchPaging {
     /// Most entries in one page.
     #[param(minimum = 1, maximum = 10000, default = 1000)]
     pub limit: Option<i64>,

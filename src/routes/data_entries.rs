@@ -9,19 +9,19 @@ use uuid::Uuid;
 use super::body::{JsonBody, JsonObject};
 use super::bulk::{self, JsonItems};
 use super::response::{
-    entry_fields, entry_response, if_match, not_modified, parse_id, query_pairs,
+    entry_fields, entry_response, if_match, not_modified, parse_id, query_pairs, search_query_error,
 };
 use crate::auth::Principal;
 use crate::catalog::entries as catalog;
 use crate::db;
 use crate::db::data_entries::MetadataWrite;
 use crate::domain::data_entry::EntryBody as EntryAnswer;
-use crate::domain::query_limits::exceeds_a_limit;
 use crate::domain::search::Cursor;
 use crate::domain::{DataEntry, DataEntryPatch, FieldError, NewDataEntry, Scope, SearchQuery};
 use crate::error::ApiError;
 use crate::openapi::params::{
-    BulkParams, EntryFields, HistoryParams, IfMatch as IfMatchHeader, IfNoneMatch, SearchParams,
+    BulkParams, EntryFields, HistoryParams, IfMatch as IfMatchHeader, IfNoneMatch, SearchFilters,
+    SearchPaging,
 };
 use crate::openapi::responses::*;
 use crate::openapi::schemas::{
@@ -538,7 +538,7 @@ pub async fn history(
         filters AND together, at most 32 of them. A malformed filter, an unknown unit or \
         units of two dimensions on one path is a 400 naming it; any other unknown \
         parameter is a 422.",
-    params(SearchParams),
+    params(SearchFilters, SearchPaging),
     responses(
         (status = 200, description = "A page of entries.", body = Vec<EntryBody>,
             headers(
@@ -568,18 +568,7 @@ pub async fn search(
         pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         cursor_key,
     )
-    // A limit or a malformed metadata filter is a 400; other bad values stay the 422 the
-    // Atomscale SDK's FastAPI answered (it has no metadata filters).
-    .map_err(|errors| {
-        let metadata = errors.iter().any(|e| {
-            e.field.starts_with("metadata.") || e.field == "order_by" && e.code == "invalid_value"
-        });
-        if exceeds_a_limit(&errors) || metadata {
-            ApiError::BadQuery(errors)
-        } else {
-            ApiError::Invalid(errors)
-        }
-    })?;
+    .map_err(search_query_error)?;
     let page = db::data_entries::search(&state.pool, principal.access(), &query).await?;
     let entries = page.entries;
     let total = db::data_entries::count(&state.pool, principal.access(), &query).await?;

@@ -5,7 +5,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::{DataEntry, FieldSelection, IfMatch};
+use crate::domain::query_limits::exceeds_a_limit;
+use crate::domain::{DataEntry, FieldError, FieldSelection, IfMatch};
 use crate::error::ApiError;
 
 pub fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
@@ -24,6 +25,20 @@ pub fn fields_param(pairs: &[(String, String)]) -> Option<&str> {
         .iter()
         .find(|(name, _)| name == "fields")
         .map(|(_, value)| value.as_str())
+}
+
+/// The problem for bad search parameters (of search, key discovery and facets alike): a
+/// limit, a malformed metadata filter or metadata path in `order_by` is a 400; other bad
+/// values stay the 422 the Atomscale SDK's FastAPI answered (it has no metadata filters).
+pub fn search_query_error(errors: Vec<FieldError>) -> ApiError {
+    let metadata = errors.iter().any(|e| {
+        e.field.starts_with("metadata.") || e.field == "order_by" && e.code == "invalid_value"
+    });
+    if exceeds_a_limit(&errors) || metadata {
+        ApiError::BadQuery(errors)
+    } else {
+        ApiError::Invalid(errors)
+    }
 }
 
 /// `?fields=` for entry responses: names must be entry fields (400 otherwise).
