@@ -3,6 +3,7 @@
 mod access;
 pub mod api_keys;
 pub mod data_entries;
+pub mod discovery;
 pub mod files;
 pub mod idempotency;
 mod metadata_filters;

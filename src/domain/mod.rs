@@ -4,6 +4,7 @@
 pub mod access;
 pub mod api_key;
 pub mod data_entry;
+pub mod discovery;
 pub mod enums;
 pub mod field_error;
 pub mod fields;

@@ -370,7 +370,7 @@ impl SearchQuery {
     }
 }
 
-fn parse_uuids(name: &str, value: &str) -> Result<Vec<Uuid>, FieldError> {
+pub(super) fn parse_uuids(name: &str, value: &str) -> Result<Vec<Uuid>, FieldError> {
     value
         .split(',')
         .filter(|part| !part.trim().is_empty())

@@ -17,7 +17,7 @@ use crate::routes::v2::{
     bulk as v2_bulk, files as v2_files, projects as v2_projects, user as v2_user,
 };
 use crate::routes::{
-    api_keys, data_entries, docs, health, metadata, metrics, physical_samples, projects,
+    api_keys, data_entries, discovery, docs, health, metadata, metrics, physical_samples, projects,
 };
 use responses::*;
 use v2::{
@@ -67,6 +67,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         data_entries::update,
         data_entries::delete,
         data_entries::history,
+        discovery::facets,
+        discovery::keys,
         metadata::get,
         metadata::merge,
         metadata::replace,
@@ -138,6 +140,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
     tags(
         (name = "data entries", description = "Raw data registered by instruments and pipelines."),
         (name = "metadata", description = "An entry's free-form metadata document on its own."),
+        (name = "discovery", description = "What the entries a caller may read hold: the \
+            metadata paths in use, and how often each value of a field or path occurs."),
         (name = "physical samples", description = "Samples that entries can point at."),
         (name = "projects", description = "What a lab shares: every entry and sample belongs \
             to one project, and a member's role there (`viewer`, `editor`, `admin`) decides \

@@ -126,6 +126,35 @@ pub struct SearchPaging {
     pub fields: Option<Vec<EntryField>>,
 }
 
+/// `GET /metadata/keys`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KeysParams {
+    /// Only entries of these projects (of those the caller may read; repeatable,
+    /// comma-separated). Also `project_ids`.
+    #[param(style = Form, explode = true)]
+    pub project_id: Option<Vec<Uuid>>,
+    /// Only entries of this type.
+    pub char_source_type: Option<CharSourceType>,
+    /// Only paths whose written form (as in the answer) starts with this, e.g.
+    /// `instrument.` or `instrument.sett`.
+    #[param(pattern = r"^[^\u0000]*$")]
+    pub prefix: Option<String>,
+}
+
+/// `GET /data_entries/facets`: what to count; every filter of `GET /data_entries` selects
+/// the entries counted.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FacetParams {
+    /// What to count, repeatable: `char_source_type`, `pipeline_status`, `project_id`,
+    /// `physical_sample_id`, or `metadata.<path>` (the path as filters write it). 1 to 10
+    /// distinct ones (a repeated one counts once, so no `maxItems` here); anything else is a
+    /// 400 naming `facet`.
+    #[param(style = Form, explode = true, min_items = 1)]
+    pub facet: Vec<String>,
+}
+
 fn string_enum(values: &[&str]) -> utoipa::openapi::schema::Object {
     utoipa::openapi::schema::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)

@@ -6,8 +6,8 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 use uuid::Uuid;
 
@@ -519,4 +519,88 @@ pub struct Readiness {
 #[serde(rename_all = "lowercase")]
 pub enum ReadyStatus {
     Ready,
+}
+
+/// A metadata path of `GET /metadata/keys`: how many of the caller's readable entries hold
+/// a value there, of which types, and for quantities in which units.
+#[derive(ToSchema)]
+#[schema(examples(json!({
+    "path": "growth.temperature",
+    "count": 12,
+    "types": {"number": 3, "quantity": 9},
+    "units": {"degC": 7, "K": 2}
+})))]
+pub struct MetadataKey {
+    /// As filters take it: keys joined by `.`, with `.`, `[`, `]` and `\` inside a key
+    /// escaped by a backslash.
+    pub path: String,
+    /// Entries with a value at the path.
+    #[schema(minimum = 1)]
+    pub count: i64,
+    #[schema(inline)]
+    pub types: KeyTypes,
+    /// Entries holding a quantity in each unit (as written); only when some entry holds a
+    /// quantity at the path.
+    #[schema(required = false)]
+    pub units: std::collections::BTreeMap<String, i64>,
+}
+
+/// Entries holding each type of value at a path (an entry counts once per type, however
+/// many array elements of it it holds); types no entry holds there are left out.
+#[derive(ToSchema)]
+pub struct KeyTypes {
+    #[schema(required = false, minimum = 1)]
+    pub string: i64,
+    #[schema(required = false, minimum = 1)]
+    pub number: i64,
+    /// `{"value": <number>, "unit": <string>}`, listed as one key (not its members).
+    #[schema(required = false, minimum = 1)]
+    pub quantity: i64,
+    #[schema(required = false, minimum = 1)]
+    pub boolean: i64,
+    #[schema(required = false, minimum = 1)]
+    pub null: i64,
+    /// An empty object (a non-empty one is listed by its members' paths).
+    #[schema(required = false, minimum = 1)]
+    pub object: i64,
+    /// An empty array (the elements of a non-empty one are listed at the array's path).
+    #[schema(required = false, minimum = 1)]
+    pub array: i64,
+}
+
+/// `GET /data_entries/facets`: an object with a member per facet asked for.
+pub struct FacetCounts;
+
+impl PartialSchema for FacetCounts {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Object))
+            .description(Some(
+                "For each facet asked for (named as asked), in request order, its most \
+                 frequent values: at most 50, ties by value.",
+            ))
+            .additional_properties(Some(
+                ArrayBuilder::new().items(Ref::from_schema_name(FacetValue::name())),
+            ))
+            .examples([serde_json::json!({
+                "char_source_type": [{"value": "xps", "count": 12}, {"value": "sem", "count": 3}],
+                "metadata.operator": [{"value": "alice", "count": 3}]
+            })])
+            .into()
+    }
+}
+
+impl ToSchema for FacetCounts {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((FacetValue::name().into(), FacetValue::schema()));
+    }
+}
+
+/// One value of a facet: a column's value, or a JSON value found at the metadata path (an
+/// array's elements one by one, objects as they are), and how many entries hold it.
+#[derive(ToSchema)]
+pub struct FacetValue {
+    pub value: serde_json::Value,
+    #[schema(minimum = 1)]
+    pub count: i64,
 }

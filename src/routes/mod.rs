@@ -25,6 +25,7 @@ pub(crate) mod api_keys;
 mod body;
 pub(crate) mod bulk;
 pub(crate) mod data_entries;
+pub(crate) mod discovery;
 pub(crate) mod docs;
 pub(crate) mod health;
 pub mod idempotency;
@@ -58,6 +59,8 @@ route_table! {
         post => data_entries::create,
         patch => data_entries::bulk_update,
     }
+    // Before `/data_entries/{data_id}`: actix tries resources in this order.
+    "/data_entries/facets" => { get => discovery::facets }
     "/data_entries/{data_id}" => {
         get => data_entries::get,
         patch => data_entries::update,
@@ -69,6 +72,7 @@ route_table! {
         put => metadata::replace,
     }
     "/data_entries/{data_id}/history" => { get => data_entries::history }
+    "/metadata/keys" => { get => discovery::keys }
     "/physical_samples" => { get => physical_samples::list, post => physical_samples::create }
     "/physical_samples/{physical_sample_id}" => { get => physical_samples::get }
     "/projects" => { get => projects::list, post => projects::create }

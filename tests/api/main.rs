@@ -9,6 +9,7 @@ mod bulk;
 mod concurrency;
 mod conditional;
 mod data_entries;
+mod discovery;
 mod health;
 mod helpers;
 mod history;
