@@ -24,6 +24,8 @@ enum Reading {
     NativeBulkItem,
     V2BulkItem,
     Listed,
+    /// The entry is counted in `/data_entries/facets?facet=project_id&data_ids={entry}`.
+    Counted,
 }
 
 struct Operation {
@@ -105,6 +107,14 @@ fn operations() -> Vec<Operation> {
             "read",
         ),
         op("search", Method::GET, "/data_entries", None, Listed, "read"),
+        op(
+            "facets",
+            Method::GET,
+            "/data_entries/facets?facet=project_id&data_ids={entry}",
+            None,
+            Counted,
+            "read",
+        ),
         op(
             "bulk patch",
             Method::PATCH,
@@ -310,6 +320,11 @@ fn observe(reading: Reading, status: StatusCode, body: &Value, entry: &str) -> A
                 .any(|e| e["data_id"] == entry);
             if listed { Ok } else { Hidden }
         }
+        Reading::Counted => match body["project_id"].as_array().unwrap().as_slice() {
+            [] => Hidden,
+            [value] if value["count"] == 1 => Ok,
+            other => panic!("unexpected facet values {other:?}"),
+        },
     }
 }
 
