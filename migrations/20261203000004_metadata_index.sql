@@ -195,10 +195,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     ) AS converted (si) ON true
 $$;
 
--- `q=<words>`: the name and every metadata string, one per line, so a trigram index can
--- answer "contains this word" (a word holds no whitespace, so it cannot span two strings).
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-
+-- `q=<words>`: the words of the name and of every metadata string, split at anything not a
+-- letter or digit, lower-cased and nothing else (the 'simple' configuration: no stemming,
+-- so GaN and SrTiO3 stay themselves). A GIN index over them answers "a word starting with
+-- this": about ten index entries a write, where trigrams of the same text were forty and
+-- cost a quarter of PATCH throughput.
 CREATE FUNCTION entry_text(raw_name text, doc jsonb) RETURNS text
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
@@ -209,9 +210,27 @@ BEGIN
 END;
 $$;
 
--- Every update of an entry writes all of its trigrams anew; with the pending list that is
--- an append (+20 µs a write) rather than ~25 index descents (+200 µs), merged in bulk later.
-CREATE INDEX data_entries_text_idx ON data_entries
-    USING gin (entry_text(raw_name, metadata) gin_trgm_ops) WITH (fastupdate = on);
+CREATE FUNCTION words_of(text text) RETURNS tsvector
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT to_tsvector('simple', regexp_replace(text, '[^[:alnum:]]+', ' ', 'g'))
+$$;
+
+CREATE FUNCTION entry_words(raw_name text, doc jsonb) RETURNS tsvector
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN words_of(entry_text(raw_name, doc));
+END;
+$$;
+
+CREATE INDEX data_entries_words_idx ON data_entries
+    USING gin (entry_words(raw_name, metadata)) WITH (fastupdate = off);
+
+-- Every word of every `q` word must begin some word of the entry: `GaN_buffer` asks for a
+-- word starting with "gan" and one starting with "buffer".
+CREATE FUNCTION words_query(words text[]) RETURNS tsquery
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT string_agg(quote_literal(lexeme) || ':*', ' & ')::tsquery
+    FROM unnest(words) AS word, unnest(tsvector_to_array(words_of(word))) AS lexeme
+$$;
 
 DROP FUNCTION entry_has_words(text, jsonb, text[]);

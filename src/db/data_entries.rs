@@ -565,10 +565,10 @@ pub(super) fn push_filters(
         sql.push(" AND concat_ws(' ', raw_name, char_source_type, pipeline_status) ILIKE ")
             .push_bind(pattern);
     }
-    // One ILIKE per word on the indexed text: the trigram index answers each of them.
-    for word in &query.words {
-        sql.push(" AND entry_text(raw_name, metadata) ILIKE ")
-            .push_bind(format!("%{}%", escape_like(word)));
+    if !query.words.is_empty() {
+        sql.push(" AND entry_words(raw_name, metadata) @@ words_query(")
+            .push_bind(&query.words)
+            .push(")");
     }
     metadata_filters::push(
         sql,

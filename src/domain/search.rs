@@ -268,9 +268,20 @@ impl SearchQuery {
                 self.physical_sample_ids.extend(parse_uuids(name, value)?)
             }
             "project_ids" | "project_id" => self.project_ids.extend(parse_uuids(name, value)?),
+            "q" if value.contains('\0') => {
+                return Err(FieldError::invalid_value(name, "'q' contains a NUL"));
+            }
             "q" => {
-                if value.contains('\0') {
-                    return Err(FieldError::invalid_value(name, "'q' contains a NUL"));
+                // A word is matched by its letters and digits (`GaN_buffer` by "gan" and
+                // "buffer"); one with none would match everything or nothing.
+                if let Some(word) = value
+                    .split_whitespace()
+                    .find(|word| !word.chars().any(char::is_alphanumeric))
+                {
+                    return Err(FieldError::invalid_value(
+                        name,
+                        format!("'q': the word '{word}' has no letter or digit to look for"),
+                    ));
                 }
                 self.words
                     .extend(value.split_whitespace().map(str::to_owned))

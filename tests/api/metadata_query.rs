@@ -188,7 +188,7 @@ async fn a_malformed_metadata_filter_is_a_400_naming_the_parameter() {
 }
 
 #[tokio::test]
-async fn q_finds_every_word_in_the_name_or_any_metadata_string_as_written() {
+async fn q_finds_entries_with_words_starting_with_every_word_in_the_name_or_metadata_strings() {
     let app = spawn_app().await;
     app.create_entry(json!({"raw_name": "GaN_buffer.mp4", "metadata": {
         "substrate": {"material": "SrTiO3"}, "notes": ["first 100% run", "ok"]
@@ -209,6 +209,13 @@ async fn q_finds_every_word_in_the_name_or_any_metadata_string_as_written() {
         ["GaN_buffer.mp4"]
     );
     assert_eq!(names(&app, "q=100").await, ["GaN_buffer.mp4"]);
+    // Words inside a name split at punctuation; a word matches the start of a word.
+    assert_eq!(names(&app, "q=buffer").await, ["GaN_buffer.mp4"]);
+    assert_eq!(names(&app, "q=uffer").await, Vec::<String>::new());
+    assert_eq!(names(&app, "q=gallium.vms").await, ["gallium.vms"]);
+    let (status, problem) = send(app.get(&format!("/data_entries?q={}", enc("GaN %")))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "q");
 }
 
 #[tokio::test]
@@ -580,7 +587,7 @@ async fn range_exists_unit_and_word_filters_are_answered_from_an_index() {
             vec![("metadata.flagged[exists]", "true")],
             "metadata_values_lookup_idx",
         ),
-        (vec![("q", "sample1234")], "data_entries_text_idx"),
+        (vec![("q", "sample1234")], "data_entries_words_idx"),
     ] {
         let query = labcat::domain::SearchQuery::parse(
             pairs.iter().copied(),
