@@ -1,20 +1,28 @@
 #!/usr/bin/env python3
-"""Metadata-filtered search: labcat over HTTP against the same SQL run directly.
+"""Metadata queries at scale (issue 14): labcat over HTTP against the same SQL run directly.
 
-Starts a release build of labcat on a throwaway embedded PostgreSQL, seeds ROWS entries
-with varied metadata, then measures, in the same run:
-  * labcat: GET /data_entries?metadata.operator=<v>&limit=100, sequentially over one
-    keep-alive connection, median latency;
-  * PostgreSQL alone: pgbench -M prepared, one client, running the statements labcat runs
-    for that request (key lookup, page, count), median latency from the per-transaction log.
-and prints both with their ratio. Standard library only.
+Starts a release build of labcat on a throwaway embedded PostgreSQL, seeds ROWS entries with
+varied nested metadata (quantities in mixed units, RFC 3339 strings, notes, tags), then for
+each of six queries measures, in the same run:
+  * labcat: the request, sequentially over one keep-alive connection, median latency;
+  * PostgreSQL alone: pgbench -n -c 1 running every statement labcat ran for that request
+    (captured from PostgreSQL's statement log, parameters substituted as literals), median
+    latency from the per-transaction log: -M simple (planned on every run, as PostgreSQL
+    plans labcat's statements on every bind when they get custom plans) for the ratio, and
+    -M prepared (planned once) for reference;
+and checks that each captured page/count/facet statement's plan reads an index of
+data_entries or metadata_values (and never scans either table sequentially): exit 1 if not.
+With --strict, also exit 1 when a ratio exceeds 1.3.
+Standard library only.
 
-usage: bench/metadata_search.py [--rows 1000000] [--requests 300] [--labcat target/release/labcat]
+usage: bench/metadata_search.py [--rows 1000000] [--requests 300] [--rounds 3]
+                                [--labcat target/release/labcat] [--strict] [--keep]
+                                [--kinds equality,range_sorted,...] [--explain-analyze]
 """
 
 import argparse
+import concurrent.futures
 import glob
-import hashlib
 import http.client
 import json
 import os
@@ -29,11 +37,44 @@ import time
 import urllib.parse
 
 PORT = 18431
-FILTER_VALUE = "op42"
+MAX_RATIO = 1.3
+SEARCH = "/data_entries"
+FACETS = "/data_entries/facets"
+
+# (name, route, query parameters). Selectivities at any --rows: operator 1/1000, pass
+# energy >= 198 2/200, >= 1000 K ~4 %, flagged 1 %, "anneal" 0.5 %, site3 10 %.
+KINDS = [
+    ("equality", SEARCH, [("metadata.operator", "op42"), ("limit", "100")]),
+    ("range_sorted", SEARCH, [
+        ("metadata.instrument.settings.pass_energy[gte]", "198"),
+        ("order_by", "-metadata.instrument.settings.pass_energy"),
+        ("limit", "100")]),
+    ("unit_range", SEARCH, [("metadata.temperature[gte]", "1000 K"), ("limit", "100")]),
+    ("exists", SEARCH, [("metadata.flagged[exists]", "true"), ("limit", "100")]),
+    ("q", SEARCH, [("q", "anneal"), ("limit", "100")]),
+    ("facet", FACETS, [("facet", "char_source_type"), ("facet", "metadata.operator"),
+                       ("metadata.site", "site3")]),
+]
+
+# The only triggers on data_entries; seeding disables them and writes what they would.
+EXPECTED_TRIGGERS = {"metadata_values_on_insert", "metadata_values_on_update",
+                     "metadata_values_on_delete"}
+INDEXED_TABLES = ("data_entries", "metadata_values")
+INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+# Statements a background task may run while a request is being captured (not the request's).
+BACKGROUND = re.compile(r"\bidempotency_keys\b|\blast_used_at\s*=")
+# Not per request: the key lookup (once per auth.key_cache_seconds) and sqlx's type
+# introspection (once per connection and statement).
+ONE_OFF = re.compile(r"\bFROM\s+api_keys\b|\bpg_catalog\.|\bFROM\s+pg_type\b")
 
 
 def log(message):
     print(message, file=sys.stderr, flush=True)
+
+
+def fail(message):
+    log(f"FAIL: {message}")
+    sys.exit(1)
 
 
 def pg_binary(name):
@@ -46,18 +87,75 @@ def pg_binary(name):
     return candidates[-1]
 
 
+class Database:
+    """psql against the embedded cluster's socket."""
+
+    def __init__(self, workdir):
+        self.socket = f"{workdir}/pg/run"
+        self.base = [pg_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                     "-h", self.socket, "-p", "5432", "-U", "postgres", "-d", "labcat"]
+
+    def run(self, sql):
+        """Runs statements (each in its own transaction unless the text says otherwise)."""
+        subprocess.run(self.base + ["-f", "-"], input=sql, text=True, check=True,
+                       stdout=subprocess.DEVNULL)
+
+    def rows(self, sql):
+        done = subprocess.run(self.base + ["-At", "-F", "\t", "-c", sql], text=True,
+                              check=True, capture_output=True)
+        return [line.split("\t") for line in done.stdout.splitlines()]
+
+    def value(self, sql):
+        return self.rows(sql)[0][0]
+
+    def text(self, sql, script=False):
+        """Unaligned output; a script runs in one session, its statements one by one."""
+        if script:
+            return subprocess.run(self.base + ["-At", "-f", "-"], input=sql, text=True,
+                                  check=True, capture_output=True).stdout
+        return subprocess.run(self.base + ["-At", "-c", sql], text=True, check=True,
+                              capture_output=True).stdout
+
+    def try_rows(self, sql):
+        """(ok, stdout or error): for checking that a captured statement runs."""
+        done = subprocess.run(self.base + ["-At", "-F", "\t", "-c", sql], text=True,
+                              capture_output=True)
+        return done.returncode == 0, done.stdout if done.returncode == 0 else done.stderr
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--requests", type=int, default=300,
+                        help="timed requests per query kind and side, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="labcat and pgbench alternate this many times per kind")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed requests per round")
     parser.add_argument("--labcat", default="target/release/labcat")
+    parser.add_argument("--strict", action="store_true",
+                        help=f"exit 1 if any ratio exceeds {MAX_RATIO}")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work directory (cluster, statement log, scripts)")
+    parser.add_argument("--explain-analyze", action="store_true",
+                        help="also print EXPLAIN (ANALYZE, BUFFERS) of each captured statement")
+    parser.add_argument("--kinds", default=",".join(k[0] for k in KINDS),
+                        help="comma-separated subset of the query kinds")
     args = parser.parse_args()
+    wanted = args.kinds.split(",")
+    unknown = set(wanted) - {k[0] for k in KINDS}
+    if unknown:
+        sys.exit(f"unknown kinds: {sorted(unknown)}")
+    KINDS[:] = [k for k in KINDS if k[0] in wanted]
 
     if args.labcat == "target/release/labcat":
         subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
     workdir = tempfile.mkdtemp(prefix="labcat-bench-", dir="/tmp")
     os.chmod(workdir, 0o755)  # PostgreSQL runs as `postgres` under root and must reach it
-    env = dict(os.environ, LABCAT__DATABASE__DATA_DIR=f"{workdir}/pg", LABCAT__LOG__LEVEL="warn")
+    # Rate limiting off: one key sends every request, faster than the read bucket refills.
+    env = dict(os.environ, LABCAT__DATABASE__DATA_DIR=f"{workdir}/pg",
+               LABCAT__LOG__LEVEL="warn", LABCAT__RATE_LIMIT__ENABLED="false")
     env.pop("DATABASE_URL", None)
     stdout = open(f"{workdir}/serve.out", "w+")
     server = subprocess.Popen(
@@ -66,23 +164,48 @@ def main():
     )
     try:
         key = wait_for_key(stdout, server)
-        psql = [pg_binary("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1",
-                "-h", f"{workdir}/pg/run", "-p", "5432", "-U", "postgres", "-d", "labcat"]
-        seed(psql, args.rows)
-        labcat_ms = measure_labcat(key, args.requests)
-        pg_ms = measure_pgbench(workdir, key, args.requests)
-        print(json.dumps({
-            "rows": args.rows,
-            "requests": args.requests,
-            "filter": f"metadata.operator={FILTER_VALUE}&limit=100",
-            "labcat_median_ms": round(labcat_ms, 3),
-            "postgres_median_ms": round(pg_ms, 3),
-            "ratio_labcat_over_postgres": round(labcat_ms / pg_ms, 2),
-        }, indent=2))
+        db = Database(workdir)
+        seed_seconds = seed(db, args.rows)
+        check_seed(db)
+        client = Client(key)
+        for name, route, params in KINDS:  # every kind answers, and its statements are prepared
+            for _ in range(args.warmup):
+                client.get(route, params)
+        captured, matches, server_ms = capture(db, workdir, client)
+        table_of = dict(db.rows("SELECT indexname, tablename FROM pg_indexes "
+                                "WHERE schemaname = 'public'"))
+        results = []
+        for name, route, params in KINDS:
+            statements = captured[name]
+            checked = check_statements(db, name, statements, matches[name], table_of,
+                                       args.explain_analyze)
+            script = write_script(workdir, name, statements)
+            results.append(dict(kind=name, request=route + "?" + urllib.parse.urlencode(params),
+                                statements=len(statements), **checked,
+                                captured_bind_ms=server_ms[name][0],
+                                captured_execute_ms=server_ms[name][1],
+                                script=script, route=route, params=params))
+        for result in results:
+            measure(db, workdir, client, result, args)
+        report(results, args, commit, seed_seconds)
+        bad_plans = [r["kind"] for r in results if not r["plan_ok"]]
+        if bad_plans:
+            fail(f"no index in the plan of: {', '.join(bad_plans)}")
+        slow = [r["kind"] for r in results if r["ratio"] > MAX_RATIO]
+        if slow:
+            log(f"ratio above {MAX_RATIO}: {', '.join(slow)}")
+            if args.strict:
+                sys.exit(1)
     finally:
         server.send_signal(signal.SIGTERM)
-        server.wait(timeout=60)
-        shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        if args.keep:
+            log(f"kept {workdir} (the cluster is stopped)")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def wait_for_key(stdout, server):
@@ -98,75 +221,506 @@ def wait_for_key(stdout, server):
     sys.exit("labcat printed no key")
 
 
-def seed(psql, rows):
-    log(f"seeding {rows} entries ...")
-    started = time.time()
-    sql = f"""
-        INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, pipeline_status,
-                                  raw_size_gb, metadata, project_id)
-        SELECT gen_random_uuid(), 'admin', 'run_' || i || '.dat',
-               (enum_range(NULL::char_source_type))[1 + i % 12],
-               (enum_range(NULL::pipeline_status))[1 + i % 4],
-               (i % 1000) / 100.0,
-               jsonb_build_object(
-                   'operator', 'op' || (i % 1000),
-                   'run', i,
-                   'batch', i % 97,
-                   'instrument', (ARRAY['mbe-1', 'mbe-2', 'xps-a', 'sem-3', 'afm-9'])[1 + i % 5],
-                   'substrate', jsonb_build_object('material', (ARRAY['GaN', 'Si', 'SiC'])[1 + i % 3],
-                                                   'size_mm', 10 + i % 40),
-                   'tags', jsonb_build_array('t' || (i % 13), 't' || (i % 17))),
-               (SELECT project_id FROM projects WHERE created_by = 'admin' AND personal)
-        FROM generate_series(1, {rows}) AS i;
-        ANALYZE data_entries;
-    """
-    subprocess.run(psql + ["-c", sql], check=True)
-    log(f"seeded in {time.time() - started:.0f}s")
+# --- seeding -----------------------------------------------------------------------------
 
-
-def measure_labcat(key, requests):
-    connection = http.client.HTTPConnection("127.0.0.1", PORT)
-    path = "/data_entries?" + urllib.parse.urlencode(
-        {f"metadata.operator": FILTER_VALUE, "limit": 100})
-    headers = {"X-API-KEY": key}
-    latencies = []
-    for i in range(requests + 20):
-        started = time.perf_counter()
-        connection.request("GET", path, headers=headers)
-        response = connection.getresponse()
-        body = response.read()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 200 or len(json.loads(body)) != 100:
-            sys.exit(f"unexpected answer {response.status}: {body[:200]!r}")
-        if i >= 20:  # the first requests warm caches and connections
-            latencies.append(elapsed)
-    return statistics.median(latencies)
-
-
-def measure_pgbench(workdir, key, requests):
-    key_hash = hashlib.sha256(key.encode()).hexdigest()
-    document = json.dumps({"operator": FILTER_VALUE}).replace("'", "''")
-    script = f"""
-SELECT key_id, user_id, scopes FROM api_keys WHERE key_hash = decode('{key_hash}', 'hex') AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now());
-SELECT * FROM data_entries WHERE user_id = 'admin' AND (metadata @> '{document}'::jsonb) ORDER BY upload_datetime ASC, data_id ASC LIMIT 101;
-SELECT count(*) FROM data_entries WHERE user_id = 'admin' AND (metadata @> '{document}'::jsonb);
+def entries_sql(rows):
+    """The bulk INSERT: independent random draws per entry (seeded, so runs are alike)."""
+    return f"""
+SELECT setseed(0.14);
+INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, pipeline_status,
+                          raw_size_gb, metadata, project_id, upload_datetime, last_updated)
+WITH draw AS MATERIALIZED (
+    SELECT i, random() AS operator, random() AS site, random() AS instrument,
+           random() AS pass_energy, random() AS dwell, random() AS kelvin,
+           random() AS t_unit, random() AS pascal, random() AS p_unit, random() AS started,
+           random() AS zone, random() AS note, random() AS note_pick, random() AS flag,
+           random() AS tag1, random() AS tag2, random() AS material, random() AS type,
+           random() AS status, random() AS size
+    FROM generate_series(1, {rows}) AS i
+),
+shaped AS (
+    SELECT *, 280 + kelvin * 750 AS t_k, power(10, -7 + pascal * 12) AS p_pa,
+           timestamptz '2023-01-01T00:00:00Z' + started * interval '730 days' AS t_start
+    FROM draw
+)
+SELECT gen_random_uuid(), 'admin', 'run_' || i || '.dat',
+       (enum_range(NULL::char_source_type))[1 + floor(type * 12)::int],
+       (enum_range(NULL::pipeline_status))[1 + floor(status * 4)::int],
+       round((size * 10)::numeric, 3),
+       jsonb_build_object(
+           'operator', 'op' || floor(operator * 1000)::int,
+           'site', 'site' || floor(site * 10)::int,
+           'material', (ARRAY['GaN', 'SrTiO3', 'Si', 'GaAs', 'InP', 'SiC'])[1 + floor(material * 6)::int],
+           'instrument', jsonb_build_object(
+               'name', (ARRAY['PHI VersaProbe', 'Kratos Axis', 'Thermo K-Alpha', 'SPECS Phoibos',
+                              'Scienta R4000', 'JEOL JSM', 'Bruker D8', 'Horiba LabRAM'])
+                       [1 + floor(instrument * 8)::int],
+               'settings', jsonb_build_object(
+                   'pass_energy', floor(pass_energy * 200)::int,
+                   'dwell_ms', 50 * (1 + floor(dwell * 10)::int))),
+           'temperature', CASE floor(t_unit * 3)::int
+               WHEN 0 THEN jsonb_build_object('value', round((t_k - 273.15)::numeric, 1), 'unit', 'degC')
+               WHEN 1 THEN jsonb_build_object('value', round(t_k::numeric, 1), 'unit', 'K')
+               ELSE jsonb_build_object('value', round((t_k * 1.8 - 459.67)::numeric, 1), 'unit', 'degF')
+           END,
+           'pressure', CASE floor(p_unit * 3)::int
+               WHEN 0 THEN jsonb_build_object('value', round((p_pa / 100)::numeric, (2 - floor(log(p_pa / 100)))::int), 'unit', 'mbar')
+               WHEN 1 THEN jsonb_build_object('value', round((p_pa / 133.322368)::numeric, (2 - floor(log(p_pa / 133.322368)))::int), 'unit', 'Torr')
+               ELSE jsonb_build_object('value', round(p_pa::numeric, (2 - floor(log(p_pa)))::int), 'unit', 'Pa')
+           END,
+           'started', CASE WHEN zone < 0.7
+               THEN to_char(t_start AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+               ELSE to_char((t_start + interval '1 hour') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"+01:00"')
+           END,
+           'notes', CASE WHEN note < 0.005
+               THEN (ARRAY['post-growth anneal at 600 C', 'annealed in N2 for 30 min',
+                           'Anneal step repeated'])[1 + floor(note_pick * 3)::int]
+               ELSE (ARRAY['routine calibration', 'baseline drift check', 'substrate rotated',
+                           'sputter clean before run', 'good signal', 'noisy spectrum, repeat',
+                           'vacuum ok', 'etch test'])[1 + floor(note_pick * 8)::int]
+           END,
+           'tags', jsonb_build_array('t' || floor(tag1 * 16)::int, 't' || floor(tag2 * 16)::int))
+       || CASE WHEN flag < 0.01 THEN '{{"flagged": true}}'::jsonb ELSE '{{}}'::jsonb END,
+       (SELECT project_id FROM projects WHERE created_by = 'admin' AND personal),
+       timestamptz '2025-01-01T00:00:00Z' + i * interval '20 seconds',
+       timestamptz '2025-01-01T00:00:00Z' + i * interval '20 seconds'
+FROM shaped;
 """
-    script_path = f"{workdir}/search.sql"
-    with open(script_path, "w") as f:
-        f.write(script)
-    log_prefix = f"{workdir}/pgbench_log"
-    subprocess.run(
-        [pg_binary("pgbench"), "-n", "-M", "prepared", "-c", "1", "-t", str(requests + 20),
-         "-f", script_path, "-l", "--log-prefix", log_prefix,
+
+
+def seed(db, rows):
+    """Bulk load without the per-row triggers, then metadata_values set-based, as they write it.
+
+    The row triggers cost ~300 µs an entry; disabled (session_replication_role = replica),
+    the load writes data_entries alone, and metadata_values is then filled with exactly the
+    trigger's INSERT (metadata_values_of of each document). Secondary indexes are dropped for
+    the load and recreated from their saved pg_get_indexdef, checked identical afterwards.
+    """
+    triggers = {r[0]: r[1] for r in db.rows(
+        "SELECT tgname, tgenabled FROM pg_trigger "
+        "WHERE tgrelid = 'data_entries'::regclass AND NOT tgisinternal")}
+    if set(triggers) != EXPECTED_TRIGGERS or set(triggers.values()) != {"O"}:
+        fail(f"data_entries has triggers {triggers}, this seeding writes what "
+             f"{sorted(EXPECTED_TRIGGERS)} would: update seed()")
+    if db.value("SELECT count(*) FROM data_entries") != "0":
+        fail("the throwaway database already holds entries")
+    indexes = db.rows(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid IN ('data_entries'::regclass, 'metadata_values'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = i.indexrelid) "
+        "ORDER BY 1")
+    log(f"seeding {rows} entries (indexes dropped for the load: "
+        f"{', '.join(name for name, _ in indexes)}) ...")
+    started = time.time()
+    db.run("".join(f"DROP INDEX {name};\n" for name, _ in indexes))
+    db.run("BEGIN;\nSET LOCAL session_replication_role = replica;\n" + entries_sql(rows)
+           + "COMMIT;\n")
+    loaded = time.time()
+    log(f"  data_entries: {loaded - started:.0f} s")
+    # The trigger's INSERT, for every entry, in two sessions (halves by data_id).
+    halves = ["e.data_id < '80000000-0000-0000-0000-000000000000'",
+              "e.data_id >= '80000000-0000-0000-0000-000000000000'"]
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(db.run, [
+            "BEGIN;\nSET LOCAL session_replication_role = replica;\n"
+            "INSERT INTO metadata_values (data_id, path, kind, value)\n"
+            "SELECT e.data_id, fact.path, fact.kind, fact.value\n"
+            f"FROM data_entries AS e, metadata_values_of(e.metadata) AS fact WHERE {half};\n"
+            "COMMIT;\n" for half in halves]))
+    filled = time.time()
+    log(f"  metadata_values: {filled - loaded:.0f} s")
+    # Two index builds at a time (btree builds also get parallel workers).
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        list(pool.map(db.run, [f"SET maintenance_work_mem = '512MB';\n{definition};\n"
+                               for _, definition in sorted(indexes, key=lambda i: "gin" in i[1])]))
+    rebuilt = db.rows(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid IN ('data_entries'::regclass, 'metadata_values'::regclass) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conindid = i.indexrelid) "
+        "ORDER BY 1")
+    if rebuilt != indexes:
+        fail(f"indexes after seeding differ from before:\n{indexes}\n{rebuilt}")
+    indexed = time.time()
+    log(f"  indexes: {indexed - filled:.0f} s")
+    db.run("VACUUM ANALYZE;\n")
+    seconds = time.time() - started
+    log(f"  vacuum analyze: {time.time() - indexed:.0f} s")
+    facts = db.value("SELECT count(*) FROM metadata_values")
+    sizes = db.rows(
+        "SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class "
+        "WHERE relname IN ('data_entries', 'metadata_values') ORDER BY 1")
+    log(f"seeded {rows} entries, {facts} metadata_values rows in {seconds:.0f} s "
+        f"({', '.join(f'{n} {s}' for n, s in sizes)})")
+    return round(seconds)
+
+
+def check_seed(db):
+    """The set-based fill equals what the trigger writes, on a sample of entries.
+
+    In a transaction that is rolled back: 500 random entries are copied with triggers on
+    (the real write path fills metadata_values for the copies); each original's rows must
+    equal its copy's and metadata_values_of of its document, as multisets.
+    """
+    project = "(SELECT project_id FROM projects WHERE created_by = 'admin' AND personal)"
+    out = db.rows(f"""
+BEGIN;
+CREATE TEMP TABLE sample ON COMMIT DROP AS
+    SELECT data_id AS original, gen_random_uuid() AS copy, metadata
+    FROM data_entries TABLESAMPLE BERNOULLI (1) REPEATABLE (14) LIMIT 500;
+INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata, project_id)
+    SELECT copy, 'admin', 'copy', 'xps', metadata, {project} FROM sample;
+SELECT count(*),
+       count(*) FILTER (WHERE EXISTS (
+           (SELECT path, kind, value FROM metadata_values WHERE data_id = original
+            EXCEPT ALL SELECT path, kind, value FROM metadata_values WHERE data_id = copy)
+           UNION ALL
+           (SELECT path, kind, value FROM metadata_values WHERE data_id = copy
+            EXCEPT ALL SELECT path, kind, value FROM metadata_values WHERE data_id = original))),
+       count(*) FILTER (WHERE EXISTS (
+           (SELECT path, kind, value FROM metadata_values WHERE data_id = original
+            EXCEPT ALL SELECT * FROM metadata_values_of(metadata))
+           UNION ALL
+           (SELECT * FROM metadata_values_of(metadata)
+            EXCEPT ALL SELECT path, kind, value FROM metadata_values WHERE data_id = original))),
+       (SELECT count(*) FROM metadata_values JOIN sample ON data_id = original)
+FROM sample;
+ROLLBACK;
+""")
+    sampled, differ_trigger, differ_function, facts = (
+        int(v) for v in [row for row in out if len(row) == 4][-1])
+    if sampled == 0 or differ_trigger or differ_function:
+        fail(f"seeding check: of {sampled} sampled entries, {differ_trigger} differ from "
+             f"the trigger's rows, {differ_function} from metadata_values_of")
+    log(f"seeding check: {sampled} sampled entries ({facts} facts) have the rows the "
+        "trigger writes and metadata_values_of gives")
+
+
+# --- labcat over HTTP --------------------------------------------------------------------
+
+class Client:
+    """One keep-alive connection; every answer is checked."""
+
+    def __init__(self, key):
+        self.connection = http.client.HTTPConnection("127.0.0.1", PORT)
+        self.headers = {"X-API-KEY": key}
+
+    def get(self, route, params):
+        """The request's latency in ms and its match count."""
+        path = route + "?" + urllib.parse.urlencode(params)
+        for attempt in (1, 2):
+            try:
+                started = time.perf_counter()
+                self.connection.request("GET", path, headers=self.headers)
+                response = self.connection.getresponse()
+                body = response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                break
+            except (http.client.RemoteDisconnected, ConnectionError):
+                # labcat closes a keep-alive connection idle for a few seconds (between
+                # phases; every phase starts with untimed requests): connect again.
+                self.connection.close()
+                if attempt == 2:
+                    raise
+        if response.status != 200:
+            fail(f"GET {path}: {response.status} {body[:300]!r}")
+        answer = json.loads(body)
+        if route == FACETS:
+            facets = [name for name, value in params if name == "facet"]
+            if not isinstance(answer, dict) or sorted(answer) != sorted(facets):
+                fail(f"GET {path}: not one list per facet: {body[:300]!r}")
+            # Every entry has a char_source_type: its counts add up to the matches.
+            matches = sum(bucket["count"] for bucket in answer["char_source_type"])
+        else:
+            matches = int(response.getheader("X-Total-Count"))
+            if len(answer) != min(matches, 100):
+                fail(f"GET {path}: {len(answer)} entries with X-Total-Count {matches}")
+        return elapsed, matches
+
+
+# --- capturing what labcat sends ---------------------------------------------------------
+
+LINE_START = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ \[(\d+)\] (\w+):  (.*)$")
+EXECUTE = re.compile(r"^duration: ([\d.]+) ms  (?:execute [^:]*|statement): (.*)$", re.S)
+BIND = re.compile(r"^duration: ([\d.]+) ms  bind [^:]*: ", re.S)
+PARAMETER = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
+
+
+def capture(db, workdir, client):
+    """{kind: [statement with literals, …]}: what one request of each kind made PostgreSQL run.
+
+    Statement logging is on only around these requests. A request is captured in the
+    steady state the timing sees: labcat looks its key up once per auth.key_cache_seconds
+    (5 s) and sqlx reads pg_type once per connection for a statement's types, so a request
+    that ran either is captured again (up to 5 times); what it left out is logged. Statements
+    of background tasks (idempotency expiry, key last-use) are left out too.
+    """
+    log_path = f"{workdir}/pg/postgres.log"
+    db.run("ALTER SYSTEM SET log_min_duration_statement = 0;\n"
+           "ALTER SYSTEM SET log_parameter_max_length = -1;\n"
+           "SELECT pg_reload_conf();\n")
+    time.sleep(1)
+    captured, matches, server_ms = {}, {}, {}
+    try:
+        for name, route, params in KINDS:
+            for attempt in range(5):
+                client.get(route, params)
+                time.sleep(0.2)
+                start = os.path.getsize(log_path)
+                _, matches[name] = client.get(route, params)
+                time.sleep(0.5)  # the backends' log lines land
+                with open(log_path, errors="replace") as f:
+                    f.seek(start)
+                    text = f.read()
+                statements, one_off, times = [], [], [0.0, 0.0]
+                for sql, bind_ms, execute_ms in logged_statements(text):
+                    if BACKGROUND.search(sql):
+                        log(f"  {name}: left out a background statement: {sql[:100]}")
+                    elif ONE_OFF.search(sql):
+                        one_off.append(sql)
+                    else:
+                        statements.append(sql)
+                        times[0] += bind_ms
+                        times[1] += execute_ms
+                if not one_off:
+                    break
+                log(f"  {name}: captured again, the request also ran "
+                    + "; ".join(" ".join(sql.split())[:80] for sql in one_off))
+            else:
+                # Never steady: keep what it ran but the client library's type lookups.
+                statements += [sql for sql in one_off if "pg_catalog" not in sql]
+            if not statements:
+                fail(f"{name}: no statement captured")
+            captured[name] = statements
+            server_ms[name] = times
+            log(f"captured {name}: {len(statements)} statements, PostgreSQL bind (planning) "
+                f"{times[0]:.2f} ms + execute {times[1]:.2f} ms")
+    finally:
+        db.run("ALTER SYSTEM RESET log_min_duration_statement;\n"
+               "ALTER SYSTEM RESET log_parameter_max_length;\n"
+               "SELECT pg_reload_conf();\n")
+        time.sleep(1)
+    with open(f"{workdir}/captured.json", "w") as f:
+        json.dump(captured, f, indent=2)
+    return captured, matches, server_ms
+
+
+def logged_statements(text):
+    """[(statement with its parameters substituted as literals, bind ms, execute ms)], in
+    log order. Bind is where PostgreSQL plans a prepared statement that gets a custom plan."""
+    entries = []  # (pid, level, message)
+    for line in text.splitlines():
+        match = LINE_START.match(line)
+        if match:
+            entries.append([match.group(1), match.group(2), match.group(3)])
+        elif entries:
+            entries[-1][2] += "\n" + line
+    statements = []  # [sql, parameters, bind ms, execute ms]
+    pending = {}  # pid -> index into statements of its last execute
+    bound = {}  # pid -> duration of its last bind
+    for pid, level, message in entries:
+        if level == "LOG":
+            pending.pop(pid, None)
+            match = EXECUTE.match(message)
+            if match:
+                statements.append([match.group(2), {}, bound.pop(pid, 0.0),
+                                   float(match.group(1))])
+                pending[pid] = len(statements) - 1
+            match = BIND.match(message)
+            if match:
+                bound[pid] = float(match.group(1))
+        elif level == "DETAIL" and message.lower().startswith("parameters: ") and pid in pending:
+            statements[pending.pop(pid)][1] = dict(
+                (int(n), v) for n, v in PARAMETER.findall(message[len("Parameters: "):]))
+    result = []
+    for sql, params, bind_ms, execute_ms in statements:
+        def literal(match):
+            number = int(match.group(1))
+            if number not in params:
+                fail(f"no logged value for ${number} of: {sql[:200]}")
+            return params[number]
+        result.append((re.sub(r"\$(\d+)(?!\d)", literal, sql.strip()), bind_ms, execute_ms))
+    return result
+
+
+def role_of(kind, sql):
+    """What a captured statement is for; page, count and facet statements must use an index."""
+    if re.search(r"\bFROM\s+api_keys\b", sql):
+        return "key lookup"
+    if not re.search(r"\bdata_entries\b", sql):
+        return "projects" if re.search(r"\bFROM\s+projects\b", sql) else "other"
+    if kind == "facet":
+        return "facet"
+    if re.match(r"\s*SELECT\s+count\(\*\)\s+FROM\s+data_entries\b", sql, re.I):
+        return "count"
+    return "page"
+
+
+def plan_nodes(plan):
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)
+
+
+def check_statements(db, kind, statements, matches, table_of, explain_analyze):
+    """Runs each statement in psql (a count must give labcat's match count), and EXPLAINs
+    those that read entries: the plan must read an index of data_entries or metadata_values
+    and scan neither sequentially. EXPLAIN ANALYZE (run twice in one session, the second
+    kept: the first pays for a cold catalog cache) says how many rows each scan read."""
+    indexes, seq_scans, roles, scans = set(), set(), [], []
+    plan_ok, planning_ms, execution_ms = True, 0.0, 0.0
+    for sql in statements:
+        ok, out = db.try_rows(sql)
+        if not ok:
+            fail(f"{kind}: the captured statement does not run in psql: {out.strip()}\n{sql}")
+        role = role_of(kind, sql)
+        roles.append(role)
+        if role == "count" and out.strip() != str(matches):
+            fail(f"{kind}: the captured count gives {out.strip()}, labcat said {matches}")
+        analyzed = db.text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql};\n\\echo ====\n"
+                           f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql};\n", script=True)
+        top = json.loads(analyzed.split("====")[1])[0]
+        planning_ms += top["Planning Time"]
+        execution_ms += top["Execution Time"]
+        if explain_analyze:
+            log(f"--- {kind} ({role}):\n{sql}\n" + "\n".join(
+                r[0] for r in db.rows(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")))
+        if role in ("key lookup", "projects", "other"):
+            continue
+        plan = json.loads(db.text(f"EXPLAIN (FORMAT JSON) {sql}"))[0]["Plan"]
+        used = {node["Index Name"] for node in plan_nodes(plan)
+                if node["Node Type"] in INDEX_NODES}
+        scanned = {node["Relation Name"] for node in plan_nodes(plan)
+                   if node["Node Type"] == "Seq Scan"}
+        indexes |= used
+        seq_scans |= scanned
+        on_entries = {name for name in used if table_of.get(name) in INDEXED_TABLES}
+        if not on_entries or scanned & set(INDEXED_TABLES):
+            plan_ok = False
+            log(f"{kind}: the {role} statement's plan reads no index of "
+                f"{'/'.join(INDEXED_TABLES)} or scans one (indexes {sorted(used)}, "
+                f"seq scans {sorted(scanned)}):\n"
+                + "\n".join(r[0] for r in db.rows(f"EXPLAIN {sql}")))
+        for node in plan_nodes(top["Plan"]):
+            if node["Node Type"] in INDEX_NODES + ("Seq Scan",):
+                target = node.get("Index Name") or node.get("Relation Name")
+                read = (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)) \
+                    * node["Actual Loops"]
+                scans.append(f"{role}: {node['Node Type']} {target} {read:,.0f} rows"
+                             + (f" ({node['Actual Loops']:,} loops)"
+                                if node["Actual Loops"] > 1 else ""))
+    if "page" not in roles and "facet" not in roles:
+        plan_ok = False
+        log(f"{kind}: no page or facet statement among the captured ones: {roles}")
+    return dict(roles=roles, indexes=sorted(indexes), seq_scans=sorted(seq_scans),
+                plan_ok=plan_ok, scans=scans, psql_planning_ms=planning_ms,
+                psql_execution_ms=execution_ms)
+
+
+def write_script(workdir, kind, statements):
+    script = f"{workdir}/{kind}.sql"
+    with open(script, "w") as f:
+        for sql in statements:
+            f.write(sql.rstrip().rstrip(";") + ";\n")
+    return script
+
+
+# --- measuring ---------------------------------------------------------------------------
+
+def measure(db, workdir, client, result, args):
+    """Alternates labcat and pgbench (both modes), args.rounds times; medians over all
+    timed requests and transactions."""
+    per_round = max(1, args.requests // args.rounds)
+    labcat, matches = [], set()
+    postgres = {mode: [] for mode in PGBENCH_MODES}
+    for round_ in range(args.rounds):
+        for i in range(args.warmup + per_round):
+            elapsed, count = client.get(result["route"], result["params"])
+            matches.add(count)
+            if i >= args.warmup:
+                labcat.append(elapsed)
+        for mode in PGBENCH_MODES:
+            postgres[mode] += pgbench(workdir, result, mode, args.warmup, per_round, round_)
+    if len(matches) != 1:
+        fail(f"{result['kind']}: the match count changed between requests: {matches}")
+    result["matches"] = matches.pop()
+    result["labcat_ms"] = statistics.median(labcat)
+    result["labcat_p90_ms"] = statistics.quantiles(labcat, n=10)[-1]
+    result["pgbench_ms"] = statistics.median(postgres["simple"])
+    result["pgbench_cached_ms"] = statistics.median(postgres["prepared"])
+    result["ratio"] = result["labcat_ms"] / result["pgbench_ms"]
+    result["ratio_cached"] = result["labcat_ms"] / result["pgbench_cached_ms"]
+    log(f"{result['kind']}: labcat {result['labcat_ms']:.2f} ms, pgbench "
+        f"{result['pgbench_ms']:.2f} ms (plan cached {result['pgbench_cached_ms']:.2f} ms), "
+        f"ratio {result['ratio']:.2f} ({result['ratio_cached']:.2f}), "
+        f"{result['matches']} matches")
+
+
+# pgbench runs the literal statements -M simple, parsed and planned on every run, as
+# PostgreSQL plans labcat's prepared statements on every bind when they get custom plans
+# (the captured bind durations show whether they do); and -M prepared, planned once, for
+# reference: no client whose parameters change can keep that plan.
+PGBENCH_MODES = ("simple", "prepared")
+
+
+def pgbench(workdir, result, mode, warmup, timed, round_):
+    log_prefix = f"{workdir}/pgbench_{result['kind']}_{mode}_{round_}"
+    done = subprocess.run(
+        [pg_binary("pgbench"), "-n", "-M", mode, "-c", "1", "-t", str(warmup + timed),
+         "-f", result["script"], "-l", "--log-prefix", log_prefix,
          "-h", f"{workdir}/pg/run", "-p", "5432", "-U", "postgres", "labcat"],
-        check=True, stdout=subprocess.DEVNULL,
+        capture_output=True, text=True,
     )
+    if done.returncode != 0:
+        fail(f"pgbench {result['kind']} -M {mode}: {done.stderr.strip()}")
     latencies = []
-    for path in glob.glob(log_prefix + "*"):
+    for path in sorted(glob.glob(log_prefix + ".*")):
         with open(path) as f:
-            for line in f:
-                latencies.append(int(line.split()[2]) / 1000)
-    return statistics.median(latencies[20:])
+            latencies += [int(line.split()[2]) / 1000 for line in f]
+        os.remove(path)
+    if len(latencies) != warmup + timed:
+        fail(f"pgbench {result['kind']}: {len(latencies)} transactions logged")
+    return latencies[warmup:]
+
+
+def report(results, args, commit, seed_seconds):
+    summary = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit,
+        "rows": args.rows,
+        "requests_per_kind": (args.requests // args.rounds) * args.rounds,
+        "rounds": args.rounds,
+        "seed_seconds": seed_seconds,
+        "queries": [{
+            "kind": r["kind"],
+            "request": r["request"],
+            "matches": r["matches"],
+            "labcat_median_ms": round(r["labcat_ms"], 3),
+            "labcat_p90_ms": round(r["labcat_p90_ms"], 3),
+            "pgbench_median_ms": round(r["pgbench_ms"], 3),
+            "pgbench_plan_cached_median_ms": round(r["pgbench_cached_ms"], 3),
+            "ratio": round(r["ratio"], 2),
+            "ratio_vs_plan_cached": round(r["ratio_cached"], 2),
+            "statements": r["roles"],
+            "captured_bind_ms": round(r["captured_bind_ms"], 3),
+            "captured_execute_ms": round(r["captured_execute_ms"], 3),
+            "psql_planning_ms": round(r["psql_planning_ms"], 3),
+            "psql_execution_ms": round(r["psql_execution_ms"], 3),
+            "indexes": r["indexes"],
+            "seq_scans": r["seq_scans"],
+            "scans": r["scans"],
+            "plan_uses_index": r["plan_ok"],
+        } for r in results],
+    }
+    print(json.dumps(summary, indent=2))
+    print()
+    print("| query | matches | labcat ms | SQL ms | ratio | SQL ms, plan cached | indexes |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for r in results:
+        print(f"| {r['kind']} | {r['matches']:,} | {r['labcat_ms']:.2f} | "
+              f"{r['pgbench_ms']:.2f} | {r['ratio']:.2f} | {r['pgbench_cached_ms']:.2f} | "
+              f"{', '.join(r['indexes']) or 'none'} |")
 
 
 if __name__ == "__main__":
