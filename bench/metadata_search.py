@@ -185,9 +185,12 @@ def main():
                                 captured_bind_ms=server_ms[name][0],
                                 captured_execute_ms=server_ms[name][1],
                                 script=script, route=route, params=params))
+        # What the client, HTTP and actix cost alone: /healthz over the same connection.
+        floor = statistics.median(client.raw("/healthz")[0] for _ in range(200))
+        log(f"GET /healthz (the HTTP floor): median {floor:.3f} ms")
         for result in results:
             measure(db, workdir, client, result, args)
-        report(results, args, commit, seed_seconds)
+        report(results, args, commit, seed_seconds, floor)
         bad_plans = [r["kind"] for r in results if not r["plan_ok"]]
         if bad_plans:
             fail(f"no index in the plan of: {', '.join(bad_plans)}")
@@ -406,6 +409,33 @@ class Client:
         self.connection = http.client.HTTPConnection("127.0.0.1", PORT)
         self.headers = {"X-API-KEY": key}
 
+    def raw(self, path):
+        """(latency in ms, body) of an untimed-phase GET, e.g. /metrics or /healthz."""
+        for attempt in (1, 2):
+            try:
+                started = time.perf_counter()
+                self.connection.request("GET", path, headers=self.headers)
+                response = self.connection.getresponse()
+                body = response.read()
+                return (time.perf_counter() - started) * 1000, body.decode()
+            except (http.client.RemoteDisconnected, ConnectionError):
+                self.connection.close()
+                if attempt == 2:
+                    raise
+
+    def server_time(self, route):
+        """(count, seconds) labcat's own histogram holds for GET route answered 200."""
+        _, text = self.raw("/metrics")
+        totals = {}
+        for part in ("sum", "count"):
+            values = [float(m.group(2)) for m in re.finditer(
+                r'^labcat_http_request_duration_seconds_' + part + r'\{([^}]*)\} (\S+)$',
+                text, re.M)
+                if f'route="{route}"' in m.group(1) and 'status="200"' in m.group(1)
+                and 'method="GET"' in m.group(1)]
+            totals[part] = sum(values)
+        return totals["count"], totals["sum"]
+
     def get(self, route, params):
         """The request's latency in ms and its match count."""
         path = route + "?" + urllib.parse.urlencode(params)
@@ -427,7 +457,7 @@ class Client:
             fail(f"GET {path}: {response.status} {body[:300]!r}")
         answer = json.loads(body)
         if route == FACETS:
-            facets = [name for name, value in params if name == "facet"]
+            facets = [value for name, value in params if name == "facet"]
             if not isinstance(answer, dict) or sorted(answer) != sorted(facets):
                 fail(f"GET {path}: not one list per facet: {body[:300]!r}")
             # Every entry has a char_source_type: its counts add up to the matches.
@@ -546,6 +576,8 @@ def logged_statements(text):
 
 def role_of(kind, sql):
     """What a captured statement is for; page, count and facet statements must use an index."""
+    if not re.match(r"\s*(SELECT|WITH)\b", sql, re.I):
+        return "session"  # BEGIN, SET LOCAL, COMMIT
     if re.search(r"\bFROM\s+api_keys\b", sql):
         return "key lookup"
     if not re.search(r"\bdata_entries\b", sql):
@@ -570,25 +602,41 @@ def check_statements(db, kind, statements, matches, table_of, explain_analyze):
     kept: the first pays for a cold catalog cache) says how many rows each scan read."""
     indexes, seq_scans, roles, scans = set(), set(), [], []
     plan_ok, planning_ms, execution_ms = True, 0.0, 0.0
-    for sql in statements:
-        ok, out = db.try_rows(sql)
-        if not ok:
-            fail(f"{kind}: the captured statement does not run in psql: {out.strip()}\n{sql}")
+    for position, sql in enumerate(statements):
         role = role_of(kind, sql)
         roles.append(role)
+        if role == "session":
+            ok, out = db.try_rows(sql)
+            if not ok:
+                fail(f"{kind}: the captured statement does not run in psql: {out.strip()}\n{sql}")
+            continue
+        # In the session state the request gave it (labcat's SET LOCALs), rolled back.
+        settings = "".join(f"{earlier};\n" for earlier in statements[:position]
+                           if re.match(r"\s*SET\b", earlier, re.I))
+
+        def in_context(statement):
+            return f"BEGIN;\n{settings}{statement};\nROLLBACK;\n"
+
+        try:
+            out = db.text(in_context(sql), script=True)
+        except subprocess.CalledProcessError as error:
+            fail(f"{kind}: the captured statement does not run in psql: {error.stderr}\n{sql}")
         if role == "count" and out.strip() != str(matches):
             fail(f"{kind}: the captured count gives {out.strip()}, labcat said {matches}")
-        analyzed = db.text(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql};\n\\echo ====\n"
-                           f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql};\n", script=True)
+        analyzed = db.text(in_context(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql};\n"
+                                      f"\\echo ====\n"
+                                      f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}"),
+                           script=True)
         top = json.loads(analyzed.split("====")[1])[0]
         planning_ms += top["Planning Time"]
         execution_ms += top["Execution Time"]
         if explain_analyze:
-            log(f"--- {kind} ({role}):\n{sql}\n" + "\n".join(
-                r[0] for r in db.rows(f"EXPLAIN (ANALYZE, BUFFERS) {sql}")))
+            log(f"--- {kind} ({role}):\n{sql}\n"
+                + db.text(in_context(f"EXPLAIN (ANALYZE, BUFFERS) {sql}"), script=True))
         if role in ("key lookup", "projects", "other"):
             continue
-        plan = json.loads(db.text(f"EXPLAIN (FORMAT JSON) {sql}"))[0]["Plan"]
+        plan = json.loads(db.text(in_context(f"EXPLAIN (FORMAT JSON) {sql}"),
+                                  script=True))[0]["Plan"]
         used = {node["Index Name"] for node in plan_nodes(plan)
                 if node["Node Type"] in INDEX_NODES}
         scanned = {node["Relation Name"] for node in plan_nodes(plan)
@@ -601,7 +649,7 @@ def check_statements(db, kind, statements, matches, table_of, explain_analyze):
             log(f"{kind}: the {role} statement's plan reads no index of "
                 f"{'/'.join(INDEXED_TABLES)} or scans one (indexes {sorted(used)}, "
                 f"seq scans {sorted(scanned)}):\n"
-                + "\n".join(r[0] for r in db.rows(f"EXPLAIN {sql}")))
+                + db.text(in_context(f"EXPLAIN {sql}"), script=True))
         for node in plan_nodes(top["Plan"]):
             if node["Node Type"] in INDEX_NODES + ("Seq Scan",):
                 target = node.get("Index Name") or node.get("Relation Name")
@@ -634,12 +682,18 @@ def measure(db, workdir, client, result, args):
     per_round = max(1, args.requests // args.rounds)
     labcat, matches = [], set()
     postgres = {mode: [] for mode in PGBENCH_MODES}
+    server = [0, 0.0]  # requests, seconds inside labcat (its request-duration histogram)
     for round_ in range(args.rounds):
-        for i in range(args.warmup + per_round):
+        for i in range(args.warmup):
+            client.get(result["route"], result["params"])
+        before = client.server_time(result["route"])
+        for i in range(per_round):
             elapsed, count = client.get(result["route"], result["params"])
             matches.add(count)
-            if i >= args.warmup:
-                labcat.append(elapsed)
+            labcat.append(elapsed)
+        after = client.server_time(result["route"])
+        server[0] += after[0] - before[0]
+        server[1] += after[1] - before[1]
         for mode in PGBENCH_MODES:
             postgres[mode] += pgbench(workdir, result, mode, args.warmup, per_round, round_)
     if len(matches) != 1:
@@ -647,11 +701,18 @@ def measure(db, workdir, client, result, args):
     result["matches"] = matches.pop()
     result["labcat_ms"] = statistics.median(labcat)
     result["labcat_p90_ms"] = statistics.quantiles(labcat, n=10)[-1]
+    result["labcat_mean_ms"] = statistics.mean(labcat)
+    if server[0] != len(labcat):
+        fail(f"{result['kind']}: labcat's histogram counted {server[0]} requests, "
+             f"{len(labcat)} were sent")
+    result["labcat_server_mean_ms"] = server[1] * 1000 / server[0]
     result["pgbench_ms"] = statistics.median(postgres["simple"])
     result["pgbench_cached_ms"] = statistics.median(postgres["prepared"])
     result["ratio"] = result["labcat_ms"] / result["pgbench_ms"]
     result["ratio_cached"] = result["labcat_ms"] / result["pgbench_cached_ms"]
-    log(f"{result['kind']}: labcat {result['labcat_ms']:.2f} ms, pgbench "
+    log(f"{result['kind']}: labcat {result['labcat_ms']:.2f} ms (mean "
+        f"{result['labcat_mean_ms']:.2f}, of which inside labcat "
+        f"{result['labcat_server_mean_ms']:.2f}), pgbench "
         f"{result['pgbench_ms']:.2f} ms (plan cached {result['pgbench_cached_ms']:.2f} ms), "
         f"ratio {result['ratio']:.2f} ({result['ratio_cached']:.2f}), "
         f"{result['matches']} matches")
@@ -684,7 +745,7 @@ def pgbench(workdir, result, mode, warmup, timed, round_):
     return latencies[warmup:]
 
 
-def report(results, args, commit, seed_seconds):
+def report(results, args, commit, seed_seconds, floor):
     summary = {
         "date": time.strftime("%Y-%m-%d"),
         "commit": commit,
@@ -692,12 +753,15 @@ def report(results, args, commit, seed_seconds):
         "requests_per_kind": (args.requests // args.rounds) * args.rounds,
         "rounds": args.rounds,
         "seed_seconds": seed_seconds,
+        "healthz_median_ms": round(floor, 3),
         "queries": [{
             "kind": r["kind"],
             "request": r["request"],
             "matches": r["matches"],
             "labcat_median_ms": round(r["labcat_ms"], 3),
             "labcat_p90_ms": round(r["labcat_p90_ms"], 3),
+            "labcat_mean_ms": round(r["labcat_mean_ms"], 3),
+            "labcat_server_mean_ms": round(r["labcat_server_mean_ms"], 3),
             "pgbench_median_ms": round(r["pgbench_ms"], 3),
             "pgbench_plan_cached_median_ms": round(r["pgbench_cached_ms"], 3),
             "ratio": round(r["ratio"], 2),
