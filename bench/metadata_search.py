@@ -6,18 +6,20 @@ varied nested metadata (quantities in mixed units, RFC 3339 strings, notes, tags
 each of six queries measures, in the same run:
   * labcat: the request, sequentially over one keep-alive connection, median latency;
   * PostgreSQL alone: pgbench -n -c 1 running every statement labcat ran for that request
-    (captured from PostgreSQL's statement log, parameters substituted as literals), median
-    latency from the per-transaction log: -M simple (planned on every run, as PostgreSQL
-    plans labcat's statements on every bind when they get custom plans) for the ratio, and
-    -M prepared (planned once) for reference;
-and checks that each captured page/count/facet statement's plan reads an index of
-data_entries or metadata_values (and never scans either table sequentially): exit 1 if not.
-With --strict, also exit 1 when a ratio exceeds 1.3.
+    (captured from PostgreSQL's statement log), median latency from the per-transaction
+    log: with the parameters substituted as literals, -M simple (parsed and planned on every
+    run: "the same SQL run directly", the ratio's baseline) and -M prepared (planned once);
+    and with them bound as pgbench variables, -M prepared ("bound": PostgreSQL's plan cache
+    then picks a generic plan exactly when it does for labcat's prepared statements);
+and checks that each captured page/count/facet statement's plan, with literals and as
+labcat's prepared statement settles on it, reads an index of data_entries or
+metadata_values and scans neither sequentially: exit 1 if not. With --strict, also exit 1
+when a ratio exceeds 1.3. Slow queries get fewer timed requests (--budget seconds a side).
 Standard library only.
 
-usage: bench/metadata_search.py [--rows 1000000] [--requests 300] [--rounds 3]
+usage: bench/metadata_search.py [--rows 1000000] [--requests 300] [--rounds 3] [--budget 60]
                                 [--labcat target/release/labcat] [--strict] [--keep]
-                                [--kinds equality,range_sorted,...] [--explain-analyze]
+                                [--reuse WORKDIR] [--kinds equality,q,...] [--explain-analyze]
 """
 
 import argparse
@@ -138,6 +140,11 @@ def main():
                         help="keep the work directory (cluster, statement log, scripts)")
     parser.add_argument("--explain-analyze", action="store_true",
                         help="also print EXPLAIN (ANALYZE, BUFFERS) of each captured statement")
+    parser.add_argument("--reuse", metavar="WORKDIR",
+                        help="measure on the cluster a --keep run left, without seeding")
+    parser.add_argument("--budget", type=float, default=60,
+                        help="seconds of timed requests per kind and side, at most: fewer "
+                             "than --requests for slow queries (at least 5 per round)")
     parser.add_argument("--kinds", default=",".join(k[0] for k in KINDS),
                         help="comma-separated subset of the query kinds")
     args = parser.parse_args()
@@ -151,8 +158,13 @@ def main():
         subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
-    workdir = tempfile.mkdtemp(prefix="labcat-bench-", dir="/tmp")
-    os.chmod(workdir, 0o755)  # PostgreSQL runs as `postgres` under root and must reach it
+    if args.reuse:
+        workdir = args.reuse.rstrip("/")
+        for stale in glob.glob(f"{workdir}/*.sql") + glob.glob(f"{workdir}/pgbench_*"):
+            os.remove(stale)
+    else:
+        workdir = tempfile.mkdtemp(prefix="labcat-bench-", dir="/tmp")
+        os.chmod(workdir, 0o755)  # PostgreSQL runs as `postgres` under root and must reach it
     # Rate limiting off: one key sends every request, faster than the read bucket refills.
     env = dict(os.environ, LABCAT__DATABASE__DATA_DIR=f"{workdir}/pg",
                LABCAT__LOG__LEVEL="warn", LABCAT__RATE_LIMIT__ENABLED="false")
@@ -163,15 +175,24 @@ def main():
         env=env, stdout=stdout, stderr=open(f"{workdir}/serve.err", "w"),
     )
     try:
-        key = wait_for_key(stdout, server)
-        db = Database(workdir)
-        seed_seconds = seed(db, args.rows)
-        check_seed(db)
+        if args.reuse:
+            wait_for_ready(server)
+            key = subprocess.run([args.labcat, "keys", "create", "--user", "admin",
+                                  "--scopes", "read"], env=env, check=True,
+                                 capture_output=True, text=True).stdout.strip()
+            db = Database(workdir)
+            args.rows = int(db.value("SELECT count(*) FROM data_entries"))
+            seed_seconds = None
+            log(f"reusing {workdir}: {args.rows} entries, seeded by an earlier run")
+        else:
+            key = wait_for_key(stdout, server)
+            db = Database(workdir)
+            seed_seconds = seed(db, args.rows)
+            check_seed(db)
         client = Client(key)
         for name, route, params in KINDS:  # every kind answers, and its statements are prepared
-            for _ in range(args.warmup):
-                client.get(route, params)
-        captured, matches, server_ms = capture(db, workdir, client)
+            warm_up(client, route, params, args.warmup)
+        captured, matches = capture(db, workdir, client)
         table_of = dict(db.rows("SELECT indexname, tablename FROM pg_indexes "
                                 "WHERE schemaname = 'public'"))
         results = []
@@ -179,12 +200,12 @@ def main():
             statements = captured[name]
             checked = check_statements(db, name, statements, matches[name], table_of,
                                        args.explain_analyze)
-            script = write_script(workdir, name, statements)
             results.append(dict(kind=name, request=route + "?" + urllib.parse.urlencode(params),
-                                statements=len(statements), **checked,
-                                captured_bind_ms=server_ms[name][0],
-                                captured_execute_ms=server_ms[name][1],
-                                script=script, route=route, params=params))
+                                **checked,
+                                captured_bind_ms=sum(st.bind_ms for st in statements),
+                                captured_execute_ms=sum(st.execute_ms for st in statements),
+                                scripts=write_scripts(workdir, name, statements),
+                                route=route, params=params))
         # What the client, HTTP and actix cost alone: /healthz over the same connection.
         floor = statistics.median(client.raw("/healthz")[0] for _ in range(200))
         log(f"GET /healthz (the HTTP floor): median {floor:.3f} ms")
@@ -192,8 +213,11 @@ def main():
             measure(db, workdir, client, result, args)
         report(results, args, commit, seed_seconds, floor)
         bad_plans = [r["kind"] for r in results if not r["plan_ok"]]
-        if bad_plans:
-            fail(f"no index in the plan of: {', '.join(bad_plans)}")
+        bad_labcat_plans = [r["kind"] for r in results if not r["labcat_plan_ok"]]
+        if bad_plans or bad_labcat_plans:
+            fail(f"a plan reads no index of {'/'.join(INDEXED_TABLES)} or scans one "
+                 f"sequentially: with literals {', '.join(bad_plans) or 'none'}; "
+                 f"as labcat's prepared statements {', '.join(bad_labcat_plans) or 'none'}")
         slow = [r["kind"] for r in results if r["ratio"] > MAX_RATIO]
         if slow:
             log(f"ratio above {MAX_RATIO}: {', '.join(slow)}")
@@ -205,10 +229,26 @@ def main():
             server.wait(timeout=60)
         except subprocess.TimeoutExpired:
             server.kill()
-        if args.keep:
+        if args.keep or args.reuse:
             log(f"kept {workdir} (the cluster is stopped)")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def wait_for_ready(server):
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if server.poll() is not None:
+            sys.exit("labcat exited during start-up")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+            connection.request("GET", "/readyz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    sys.exit("labcat did not become ready")
 
 
 def wait_for_key(stdout, server):
@@ -477,8 +517,41 @@ BIND = re.compile(r"^duration: ([\d.]+) ms  bind [^:]*: ", re.S)
 PARAMETER = re.compile(r"\$(\d+) = (NULL|'(?:[^']|'')*')")
 
 
+class Statement:
+    """One statement labcat ran: its text with $n placeholders, the logged parameters
+    ({n: a quoted literal or NULL}), and PostgreSQL's bind and execute durations."""
+
+    def __init__(self, raw, params, bind_ms=0.0, execute_ms=0.0):
+        self.raw, self.params = raw.strip(), params
+        self.bind_ms, self.execute_ms = bind_ms, execute_ms
+        self.sql = self.substitute(lambda n: params[n])
+
+    def substitute(self, value_of):
+        def replace(match):
+            number = int(match.group(1))
+            if number not in self.params:
+                fail(f"no logged value for ${number} of: {self.raw[:200]}")
+            return value_of(number)
+        return re.sub(r"\$(\d+)(?!\d)", replace, self.raw)
+
+    def bound(self):
+        """(text for pgbench with :pN variables, {pN: value}): bound as labcat binds them,
+        so PostgreSQL's plan cache treats them alike. A NULL stays a literal NULL (pgbench
+        cannot bind one)."""
+        values = {f"p{n}": value[1:-1].replace("''", "'")
+                  for n, value in self.params.items() if value != "NULL"}
+        return self.substitute(
+            lambda n: "NULL" if self.params[n] == "NULL" else f":p{n}"), values
+
+    def arguments(self):
+        return ", ".join(self.params[n] for n in sorted(self.params))
+
+    def to_json(self):
+        return {"sql": self.sql, "raw": self.raw, "parameters": self.params}
+
+
 def capture(db, workdir, client):
-    """{kind: [statement with literals, …]}: what one request of each kind made PostgreSQL run.
+    """{kind: [Statement, …]}: what one request of each kind made PostgreSQL run.
 
     Statement logging is on only around these requests. A request is captured in the
     steady state the timing sees: labcat looks its key up once per auth.key_cache_seconds
@@ -491,7 +564,7 @@ def capture(db, workdir, client):
            "ALTER SYSTEM SET log_parameter_max_length = -1;\n"
            "SELECT pg_reload_conf();\n")
     time.sleep(1)
-    captured, matches, server_ms = {}, {}, {}
+    captured, matches = {}, {}
     try:
         for name, route, params in KINDS:
             for attempt in range(5):
@@ -503,42 +576,43 @@ def capture(db, workdir, client):
                 with open(log_path, errors="replace") as f:
                     f.seek(start)
                     text = f.read()
-                statements, one_off, times = [], [], [0.0, 0.0]
-                for sql, bind_ms, execute_ms in logged_statements(text):
-                    if BACKGROUND.search(sql):
-                        log(f"  {name}: left out a background statement: {sql[:100]}")
-                    elif ONE_OFF.search(sql):
-                        one_off.append(sql)
+                ran = []
+                for statement in logged_statements(text):
+                    if BACKGROUND.search(statement.sql):
+                        log(f"  {name}: left out a background statement: "
+                            + " ".join(statement.sql.split())[:100])
                     else:
-                        statements.append(sql)
-                        times[0] += bind_ms
-                        times[1] += execute_ms
+                        ran.append(statement)
+                one_off = [st for st in ran if ONE_OFF.search(st.sql)]
+                statements = [st for st in ran if not ONE_OFF.search(st.sql)]
                 if not one_off:
                     break
                 log(f"  {name}: captured again, the request also ran "
-                    + "; ".join(" ".join(sql.split())[:80] for sql in one_off))
+                    + "; ".join(" ".join(st.sql.split())[:80] for st in one_off))
             else:
                 # Never steady: keep what it ran but the client library's type lookups.
-                statements += [sql for sql in one_off if "pg_catalog" not in sql]
+                statements = [st for st in ran if "pg_catalog" not in st.sql]
+                log(f"  {name}: kept the key lookup (no capture without one)")
             if not statements:
                 fail(f"{name}: no statement captured")
             captured[name] = statements
-            server_ms[name] = times
-            log(f"captured {name}: {len(statements)} statements, PostgreSQL bind (planning) "
-                f"{times[0]:.2f} ms + execute {times[1]:.2f} ms")
+            log(f"captured {name}: {len(statements)} statements, PostgreSQL bind "
+                f"{sum(st.bind_ms for st in statements):.2f} ms + execute "
+                f"{sum(st.execute_ms for st in statements):.2f} ms")
     finally:
         db.run("ALTER SYSTEM RESET log_min_duration_statement;\n"
                "ALTER SYSTEM RESET log_parameter_max_length;\n"
                "SELECT pg_reload_conf();\n")
         time.sleep(1)
     with open(f"{workdir}/captured.json", "w") as f:
-        json.dump(captured, f, indent=2)
-    return captured, matches, server_ms
+        json.dump({name: [st.to_json() for st in statements]
+                   for name, statements in captured.items()}, f, indent=2)
+    return captured, matches
 
 
 def logged_statements(text):
-    """[(statement with its parameters substituted as literals, bind ms, execute ms)], in
-    log order. Bind is where PostgreSQL plans a prepared statement that gets a custom plan."""
+    """The executed statements in log order. Bind is where PostgreSQL plans a prepared
+    statement that gets a custom plan; one that runs a cached generic plan binds in µs."""
     entries = []  # (pid, level, message)
     for line in text.splitlines():
         match = LINE_START.match(line)
@@ -563,15 +637,7 @@ def logged_statements(text):
         elif level == "DETAIL" and message.lower().startswith("parameters: ") and pid in pending:
             statements[pending.pop(pid)][1] = dict(
                 (int(n), v) for n, v in PARAMETER.findall(message[len("Parameters: "):]))
-    result = []
-    for sql, params, bind_ms, execute_ms in statements:
-        def literal(match):
-            number = int(match.group(1))
-            if number not in params:
-                fail(f"no logged value for ${number} of: {sql[:200]}")
-            return params[number]
-        result.append((re.sub(r"\$(\d+)(?!\d)", literal, sql.strip()), bind_ms, execute_ms))
-    return result
+    return [Statement(*statement) for statement in statements]
 
 
 def role_of(kind, sql):
@@ -595,14 +661,34 @@ def plan_nodes(plan):
         yield from plan_nodes(child)
 
 
+def plan_indexes(plan, table_of):
+    """(indexes used, relations scanned sequentially, whether the plan is good: it reads an
+    index of data_entries or metadata_values and scans neither sequentially)."""
+    used = {node["Index Name"] for node in plan_nodes(plan) if node["Node Type"] in INDEX_NODES}
+    scanned = {node["Relation Name"] for node in plan_nodes(plan)
+               if node["Node Type"] == "Seq Scan"}
+    good = any(table_of.get(name) in INDEXED_TABLES for name in used) \
+        and not scanned & set(INDEXED_TABLES)
+    return used, scanned, good
+
+
 def check_statements(db, kind, statements, matches, table_of, explain_analyze):
-    """Runs each statement in psql (a count must give labcat's match count), and EXPLAINs
-    those that read entries: the plan must read an index of data_entries or metadata_values
-    and scan neither sequentially. EXPLAIN ANALYZE (run twice in one session, the second
-    kept: the first pays for a cold catalog cache) says how many rows each scan read."""
-    indexes, seq_scans, roles, scans = set(), set(), [], []
-    plan_ok, planning_ms, execution_ms = True, 0.0, 0.0
-    for position, sql in enumerate(statements):
+    """Runs each statement in psql (a count must give labcat's match count), and checks the
+    plans of those that read entries.
+
+    Two plans each: the one for the statement with literals (what pgbench runs), and the
+    one PostgreSQL gives labcat's prepared statement in the steady state: the statement is
+    PREPAREd with its placeholders and EXECUTEd five times, after which PostgreSQL's plan
+    cache may switch to a generic plan, as it does for each of labcat's pooled connections.
+    EXPLAIN ANALYZE (run twice in one session, the second kept: the first pays for a cold
+    catalog cache) says how many rows each scan of the literal plan read."""
+    indexes, seq_scans, roles, scans, labcat_plans = set(), set(), [], [], []
+    labcat_indexes, labcat_seq_scans = set(), set()
+    plan_ok = labcat_plan_ok = True
+    planning_ms = execution_ms = 0.0
+    widest = [0, ""]  # the most entries (rows of data_entries) one scan read
+    for position, statement in enumerate(statements):
+        sql = statement.sql
         role = role_of(kind, sql)
         roles.append(role)
         if role == "session":
@@ -611,11 +697,11 @@ def check_statements(db, kind, statements, matches, table_of, explain_analyze):
                 fail(f"{kind}: the captured statement does not run in psql: {out.strip()}\n{sql}")
             continue
         # In the session state the request gave it (labcat's SET LOCALs), rolled back.
-        settings = "".join(f"{earlier};\n" for earlier in statements[:position]
-                           if re.match(r"\s*SET\b", earlier, re.I))
+        settings = "".join(f"{earlier.sql};\n" for earlier in statements[:position]
+                           if re.match(r"\s*SET\b", earlier.sql, re.I))
 
-        def in_context(statement):
-            return f"BEGIN;\n{settings}{statement};\nROLLBACK;\n"
+        def in_context(text):
+            return f"BEGIN;\n{settings}{text};\nROLLBACK;\n"
 
         try:
             out = db.text(in_context(sql), script=True)
@@ -637,14 +723,10 @@ def check_statements(db, kind, statements, matches, table_of, explain_analyze):
             continue
         plan = json.loads(db.text(in_context(f"EXPLAIN (FORMAT JSON) {sql}"),
                                   script=True))[0]["Plan"]
-        used = {node["Index Name"] for node in plan_nodes(plan)
-                if node["Node Type"] in INDEX_NODES}
-        scanned = {node["Relation Name"] for node in plan_nodes(plan)
-                   if node["Node Type"] == "Seq Scan"}
+        used, scanned, good = plan_indexes(plan, table_of)
         indexes |= used
         seq_scans |= scanned
-        on_entries = {name for name in used if table_of.get(name) in INDEXED_TABLES}
-        if not on_entries or scanned & set(INDEXED_TABLES):
+        if not good:
             plan_ok = False
             log(f"{kind}: the {role} statement's plan reads no index of "
                 f"{'/'.join(INDEXED_TABLES)} or scans one (indexes {sorted(used)}, "
@@ -658,34 +740,88 @@ def check_statements(db, kind, statements, matches, table_of, explain_analyze):
                 scans.append(f"{role}: {node['Node Type']} {target} {read:,.0f} rows"
                              + (f" ({node['Actual Loops']:,} loops)"
                                 if node["Actual Loops"] > 1 else ""))
+                if (node.get("Relation Name") or table_of.get(target)) == "data_entries" \
+                        and read > widest[0]:
+                    widest[:] = [read, f"{target} {read:,.0f}"]
+        # The plan labcat's prepared statement settles on.
+        execute = f"EXECUTE labcat_statement({statement.arguments()})" \
+            if statement.params else "EXECUTE labcat_statement"
+        try:
+            out = db.text(in_context(
+                f"PREPARE labcat_statement AS {statement.raw};\n\\o /dev/null\n"
+                + f"{execute};\n" * 5 + "\\o\n\\echo ====\n"
+                f"EXPLAIN (FORMAT JSON) {execute};\n\\echo ====\n"
+                "SELECT generic_plans FROM pg_prepared_statements "
+                "WHERE name = 'labcat_statement'"), script=True)
+        except subprocess.CalledProcessError as error:
+            labcat_plans.append(f"{role}: not reproduced ({error.stderr.strip()[:120]})")
+            continue
+        _, explained, generic = out.split("====")
+        used, scanned, good = plan_indexes(json.loads(explained)[0]["Plan"], table_of)
+        labcat_indexes |= used
+        labcat_seq_scans |= scanned
+        generic = int(generic) > 0
+        labcat_plans.append(f"{role}: {'generic' if generic else 'custom'}")
+        if not good:
+            labcat_plan_ok = False
+            log(f"{kind}: the {role} statement's {'generic' if generic else 'custom'} plan "
+                f"as labcat runs it reads no index of {'/'.join(INDEXED_TABLES)} or scans one "
+                f"(indexes {sorted(used)}, seq scans {sorted(scanned)})")
     if "page" not in roles and "facet" not in roles:
         plan_ok = False
         log(f"{kind}: no page or facet statement among the captured ones: {roles}")
     return dict(roles=roles, indexes=sorted(indexes), seq_scans=sorted(seq_scans),
-                plan_ok=plan_ok, scans=scans, psql_planning_ms=planning_ms,
-                psql_execution_ms=execution_ms)
+                plan_ok=plan_ok, scans=scans, widest_scan=widest[1],
+                labcat_plans=labcat_plans, labcat_indexes=sorted(labcat_indexes),
+                labcat_seq_scans=sorted(labcat_seq_scans), labcat_plan_ok=labcat_plan_ok,
+                psql_planning_ms=planning_ms, psql_execution_ms=execution_ms)
 
 
-def write_script(workdir, kind, statements):
-    script = f"{workdir}/{kind}.sql"
-    with open(script, "w") as f:
-        for sql in statements:
-            f.write(sql.rstrip().rstrip(";") + ";\n")
-    return script
+def write_scripts(workdir, kind, statements):
+    """{mode: (script, extra pgbench arguments)}: the literal statements, and the same
+    statements with pgbench variables bound as labcat binds its parameters."""
+    literal, bound = f"{workdir}/{kind}.sql", f"{workdir}/{kind}.bound.sql"
+    defines = []
+    with open(literal, "w") as f:
+        for statement in statements:
+            f.write(statement.sql.rstrip().rstrip(";") + ";\n")
+    with open(bound, "w") as f:
+        for i, statement in enumerate(statements):
+            text, values = statement.bound()
+            # Each statement's parameters get names of their own: s<i>p<n>.
+            for name, value in values.items():
+                text = re.sub(rf":{name}(?![A-Za-z0-9_])", f":s{i}{name}", text)
+                defines += ["-D", f"s{i}{name}={value}"]
+            f.write(text.rstrip().rstrip(";") + ";\n")
+    return {"simple": (literal, []), "prepared": (literal, []), "bound": (bound, defines)}
 
 
 # --- measuring ---------------------------------------------------------------------------
 
+def warm_up(client, route, params, count):
+    """Untimed requests: `count`, or fewer (at least 2) once 5 s are spent. Their latencies."""
+    warm, spent = [], 0.0
+    while len(warm) < count and (len(warm) < 2 or spent < 5):
+        elapsed, _ = client.get(route, params)
+        warm.append(elapsed)
+        spent += elapsed / 1000
+    return warm
+
+
 def measure(db, workdir, client, result, args):
     """Alternates labcat and pgbench (both modes), args.rounds times; medians over all
     timed requests and transactions."""
-    per_round = max(1, args.requests // args.rounds)
     labcat, matches = [], set()
     postgres = {mode: [] for mode in PGBENCH_MODES}
     server = [0, 0.0]  # requests, seconds inside labcat (its request-duration histogram)
     for round_ in range(args.rounds):
-        for i in range(args.warmup):
-            client.get(result["route"], result["params"])
+        warm = warm_up(client, result["route"], result["params"], args.warmup)
+        if round_ == 0:
+            # As many timed requests as fit the budget, at most --requests over all rounds.
+            typical = statistics.median(warm) / 1000
+            per_round = max(5, min(args.requests // args.rounds,
+                                   int(args.budget / args.rounds / typical)))
+            warmup = len(warm)
         before = client.server_time(result["route"])
         for i in range(per_round):
             elapsed, count = client.get(result["route"], result["params"])
@@ -695,10 +831,11 @@ def measure(db, workdir, client, result, args):
         server[0] += after[0] - before[0]
         server[1] += after[1] - before[1]
         for mode in PGBENCH_MODES:
-            postgres[mode] += pgbench(workdir, result, mode, args.warmup, per_round, round_)
+            postgres[mode] += pgbench(workdir, result, mode, warmup, per_round, round_)
     if len(matches) != 1:
         fail(f"{result['kind']}: the match count changed between requests: {matches}")
     result["matches"] = matches.pop()
+    result["timed"] = len(labcat)
     result["labcat_ms"] = statistics.median(labcat)
     result["labcat_p90_ms"] = statistics.quantiles(labcat, n=10)[-1]
     result["labcat_mean_ms"] = statistics.mean(labcat)
@@ -708,28 +845,34 @@ def measure(db, workdir, client, result, args):
     result["labcat_server_mean_ms"] = server[1] * 1000 / server[0]
     result["pgbench_ms"] = statistics.median(postgres["simple"])
     result["pgbench_cached_ms"] = statistics.median(postgres["prepared"])
+    result["pgbench_bound_ms"] = statistics.median(postgres["bound"])
     result["ratio"] = result["labcat_ms"] / result["pgbench_ms"]
     result["ratio_cached"] = result["labcat_ms"] / result["pgbench_cached_ms"]
+    result["ratio_bound"] = result["labcat_ms"] / result["pgbench_bound_ms"]
     log(f"{result['kind']}: labcat {result['labcat_ms']:.2f} ms (mean "
         f"{result['labcat_mean_ms']:.2f}, of which inside labcat "
-        f"{result['labcat_server_mean_ms']:.2f}), pgbench "
-        f"{result['pgbench_ms']:.2f} ms (plan cached {result['pgbench_cached_ms']:.2f} ms), "
-        f"ratio {result['ratio']:.2f} ({result['ratio_cached']:.2f}), "
-        f"{result['matches']} matches")
+        f"{result['labcat_server_mean_ms']:.2f}); pgbench literal {result['pgbench_ms']:.2f} "
+        f"ms (ratio {result['ratio']:.2f}), plan cached {result['pgbench_cached_ms']:.2f}, "
+        f"bound as labcat binds {result['pgbench_bound_ms']:.2f} (ratio "
+        f"{result['ratio_bound']:.2f}); {result['matches']} matches")
 
 
-# pgbench runs the literal statements -M simple, parsed and planned on every run, as
-# PostgreSQL plans labcat's prepared statements on every bind when they get custom plans
-# (the captured bind durations show whether they do); and -M prepared, planned once, for
-# reference: no client whose parameters change can keep that plan.
-PGBENCH_MODES = ("simple", "prepared")
+# pgbench runs the statements three ways:
+#   simple   — with literals, parsed and planned on every run: "the same SQL run directly",
+#              the ratio's baseline;
+#   prepared — with literals, planned once (a plan no client whose values change can keep);
+#   bound    — with pgbench variables, -M prepared: parameters bound as labcat binds them,
+#              so PostgreSQL's plan cache switches to a generic plan after five runs exactly
+#              when it does for labcat's pooled statements.
+PGBENCH_MODES = ("simple", "prepared", "bound")
 
 
 def pgbench(workdir, result, mode, warmup, timed, round_):
     log_prefix = f"{workdir}/pgbench_{result['kind']}_{mode}_{round_}"
+    script, defines = result["scripts"][mode]
     done = subprocess.run(
-        [pg_binary("pgbench"), "-n", "-M", mode, "-c", "1", "-t", str(warmup + timed),
-         "-f", result["script"], "-l", "--log-prefix", log_prefix,
+        [pg_binary("pgbench"), "-n", "-M", "prepared" if mode == "bound" else mode, "-c", "1",
+         "-t", str(warmup + timed), "-f", script, *defines, "-l", "--log-prefix", log_prefix,
          "-h", f"{workdir}/pg/run", "-p", "5432", "-U", "postgres", "labcat"],
         capture_output=True, text=True,
     )
@@ -750,7 +893,6 @@ def report(results, args, commit, seed_seconds, floor):
         "date": time.strftime("%Y-%m-%d"),
         "commit": commit,
         "rows": args.rows,
-        "requests_per_kind": (args.requests // args.rounds) * args.rounds,
         "rounds": args.rounds,
         "seed_seconds": seed_seconds,
         "healthz_median_ms": round(floor, 3),
@@ -758,14 +900,17 @@ def report(results, args, commit, seed_seconds, floor):
             "kind": r["kind"],
             "request": r["request"],
             "matches": r["matches"],
+            "timed_requests": r["timed"],
             "labcat_median_ms": round(r["labcat_ms"], 3),
             "labcat_p90_ms": round(r["labcat_p90_ms"], 3),
             "labcat_mean_ms": round(r["labcat_mean_ms"], 3),
             "labcat_server_mean_ms": round(r["labcat_server_mean_ms"], 3),
             "pgbench_median_ms": round(r["pgbench_ms"], 3),
             "pgbench_plan_cached_median_ms": round(r["pgbench_cached_ms"], 3),
+            "pgbench_bound_median_ms": round(r["pgbench_bound_ms"], 3),
             "ratio": round(r["ratio"], 2),
             "ratio_vs_plan_cached": round(r["ratio_cached"], 2),
+            "ratio_vs_bound": round(r["ratio_bound"], 2),
             "statements": r["roles"],
             "captured_bind_ms": round(r["captured_bind_ms"], 3),
             "captured_execute_ms": round(r["captured_execute_ms"], 3),
@@ -774,17 +919,25 @@ def report(results, args, commit, seed_seconds, floor):
             "indexes": r["indexes"],
             "seq_scans": r["seq_scans"],
             "scans": r["scans"],
+            "widest_scan_of_data_entries": r["widest_scan"],
             "plan_uses_index": r["plan_ok"],
+            "labcat_plans": r["labcat_plans"],
+            "labcat_plan_indexes": r["labcat_indexes"],
+            "labcat_plan_seq_scans": r["labcat_seq_scans"],
+            "labcat_plan_uses_index": r["labcat_plan_ok"],
         } for r in results],
     }
     print(json.dumps(summary, indent=2))
     print()
-    print("| query | matches | labcat ms | SQL ms | ratio | SQL ms, plan cached | indexes |")
-    print("|---|---:|---:|---:|---:|---:|---|")
+    print("| query | matches | requests | labcat ms | SQL ms | ratio | SQL ms bound | ratio "
+          "| labcat's plans | indexes (literal plan) | most entries one scan read |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
     for r in results:
-        print(f"| {r['kind']} | {r['matches']:,} | {r['labcat_ms']:.2f} | "
-              f"{r['pgbench_ms']:.2f} | {r['ratio']:.2f} | {r['pgbench_cached_ms']:.2f} | "
-              f"{', '.join(r['indexes']) or 'none'} |")
+        plans = ", ".join(p for p in r["labcat_plans"])
+        print(f"| {r['kind']} | {r['matches']:,} | {r['timed']} | {r['labcat_ms']:.1f} | "
+              f"{r['pgbench_ms']:.1f} | {r['ratio']:.2f} | {r['pgbench_bound_ms']:.1f} | "
+              f"{r['ratio_bound']:.2f} | {plans} | {', '.join(r['indexes']) or 'none'} | "
+              f"{r['widest_scan']} |")
 
 
 if __name__ == "__main__":
