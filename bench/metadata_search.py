@@ -210,6 +210,7 @@ def main():
         floor = statistics.median(client.raw("/healthz")[0] for _ in range(200))
         log(f"GET /healthz (the HTTP floor): median {floor:.3f} ms")
         for result in results:
+            log(f"measuring {result['kind']} (load average {os.getloadavg()[0]:.2f})")
             measure(db, workdir, client, result, args)
         report(results, args, commit, seed_seconds, floor)
         bad_plans = [r["kind"] for r in results if not r["plan_ok"]]
@@ -896,6 +897,8 @@ def report(results, args, commit, seed_seconds, floor):
         "rounds": args.rounds,
         "seed_seconds": seed_seconds,
         "healthz_median_ms": round(floor, 3),
+        # Other work on the machine skews both sides (their alternation only evens it out).
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "queries": [{
             "kind": r["kind"],
             "request": r["request"],
