@@ -10,7 +10,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::MetadataLimits;
+use crate::domain::{MetadataLimits, metadata_query};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -20,6 +20,7 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
+    pub search: SearchSettings,
     pub auth: AuthSettings,
     pub writes: WriteSettings,
     pub rate_limit: RateLimitSettings,
@@ -85,6 +86,30 @@ impl DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub metadata: MetadataLimits,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Metadata paths, as written in filters, that search keeps an index for.
+    pub indexed_paths: Vec<String>,
+}
+
+impl SearchSettings {
+    /// The declared paths, parsed; a malformed one names the setting.
+    pub fn indexed_paths(&self) -> anyhow::Result<Vec<Vec<String>>> {
+        self.indexed_paths
+            .iter()
+            .map(|text| {
+                metadata_query::parse_path("search.indexed_paths", text).map_err(|error| {
+                    anyhow::anyhow!(
+                        "invalid configuration: search.indexed_paths: {text:?}: {}",
+                        error.message
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,7 +187,8 @@ impl Settings {
                     .try_parsing(true)
                     .list_separator(",")
                     .with_list_parse_key("cors.allowed_origins")
-                    .with_list_parse_key("server.trusted_proxies"),
+                    .with_list_parse_key("server.trusted_proxies")
+                    .with_list_parse_key("search.indexed_paths"),
             )
             .set_override_option("database.url", std::env::var("DATABASE_URL").ok())?;
         let mut settings: Settings = builder
@@ -179,6 +205,10 @@ impl Settings {
             .server
             .trusted_proxies
             .retain(|proxy| !proxy.trim().is_empty());
+        settings
+            .search
+            .indexed_paths
+            .retain(|path| !path.trim().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -193,6 +223,7 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.search.indexed_paths()?;
         let positive = [
             ("server.max_body_bytes", self.server.max_body_bytes),
             ("limits.metadata.max_bytes", self.limits.metadata.max_bytes),

@@ -14,6 +14,7 @@ use crate::auth::{KeyCache, KeyUsage};
 use crate::catalog::entry_reader::EntryReader;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
+use crate::domain::metadata_query::IndexedPaths;
 use crate::domain::search::CursorKey;
 use crate::maintenance::Maintenance;
 use crate::metrics::Metrics;
@@ -31,6 +32,8 @@ pub struct AppState {
     /// Coalesces concurrent reads of single entries.
     pub entry_reader: EntryReader,
     pub metadata_limits: MetadataLimits,
+    /// The metadata paths search answers from an index.
+    pub indexed_paths: IndexedPaths,
     pub max_body_bytes: usize,
     pub key_usage: KeyUsage,
     pub key_cache: KeyCache,
@@ -74,7 +77,12 @@ pub struct Application {
 
 impl Application {
     /// Binds `settings.server.addr` (port 0 picks a free port) and builds the server.
-    pub fn build(settings: &Settings, pool: PgPool) -> anyhow::Result<Self> {
+    /// `indexed_paths` comes from `db::metadata_index::sync` on `pool`'s database.
+    pub fn build(
+        settings: &Settings,
+        pool: PgPool,
+        indexed_paths: IndexedPaths,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.server.addr)
             .with_context(|| format!("cannot listen on {}", settings.server.addr))?;
         let port = listener.local_addr()?.port();
@@ -102,6 +110,7 @@ impl Application {
             entry_reader,
             pool,
             metadata_limits: settings.limits.metadata,
+            indexed_paths,
             max_body_bytes: settings.server.max_body_bytes,
             require_if_match: settings.writes.require_if_match,
             bulk_max_items: settings.writes.bulk_max_items,

@@ -34,7 +34,9 @@ async fn serve(settings: &Settings, database: &Database) -> anyhow::Result<()> {
         } else {
             None
         };
-    let application = Application::build(settings, database.pool.clone())?;
+    let indexed_paths =
+        db::metadata_index::sync(&database.pool, &settings.search.indexed_paths()?).await?;
+    let application = Application::build(settings, database.pool.clone(), indexed_paths)?;
     let host = settings
         .server
         .addr

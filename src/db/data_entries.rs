@@ -5,6 +5,7 @@ use uuid::Uuid;
 use super::access::{self, reachable};
 use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
+use crate::domain::metadata_query::IndexedPaths;
 use crate::domain::search::{Cursor, MetadataPosition, SortValue, metadata_path_documents};
 use crate::domain::{
     Access, DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, Role, SearchQuery, SortKey,
@@ -397,8 +398,9 @@ pub async fn search(
     pool: &PgPool,
     access: Access<'_>,
     query: &SearchQuery,
+    indexed: &IndexedPaths,
 ) -> DbResult<SearchPage> {
-    let mut sql = search_sql("SELECT", access, query);
+    let mut sql = search_sql("SELECT", access, query, indexed);
     let rows = sql.build().fetch_all(pool).await?;
     let has_more = rows.len() as i64 > query.limit;
     let mut entries = Vec::with_capacity(rows.len());
@@ -429,8 +431,9 @@ pub async fn explain_search(
     pool: &PgPool,
     access: Access<'_>,
     query: &SearchQuery,
+    indexed: &IndexedPaths,
 ) -> DbResult<String> {
-    let mut sql = search_sql("EXPLAIN SELECT", access, query);
+    let mut sql = search_sql("EXPLAIN SELECT", access, query, indexed);
     let lines: Vec<String> = sql.build_query_scalar().fetch_all(pool).await?;
     Ok(lines.join("\n"))
 }
@@ -440,7 +443,12 @@ pub async fn explain_search(
 /// Ordered by a metadata path, each row's sort key is computed once (`metadata_sort_key` in
 /// FROM), and the keyset comparison spells out the rank ascending (entries without the path
 /// stay last) with the value in the asked direction.
-fn search_sql(select: &str, access: Access<'_>, query: &SearchQuery) -> QueryBuilder<Postgres> {
+fn search_sql(
+    select: &str,
+    access: Access<'_>,
+    query: &SearchQuery,
+    indexed: &IndexedPaths,
+) -> QueryBuilder<Postgres> {
     let mut sql = QueryBuilder::new(select);
     let (direction, comparison) = if query.descending {
         ("DESC", "<")
@@ -458,7 +466,7 @@ fn search_sql(select: &str, access: Access<'_>, query: &SearchQuery) -> QueryBui
             )
             .push_bind(path.clone())
             .push(") AS sort WHERE ");
-            push_filters(&mut sql, access, query);
+            push_filters(&mut sql, access, query, indexed);
             if let Some(Cursor {
                 after_value: SortValue::Metadata(MetadataPosition(rank, number, text)),
                 after_id,
@@ -488,7 +496,7 @@ fn search_sql(select: &str, access: Access<'_>, query: &SearchQuery) -> QueryBui
         }
     };
     sql.push(" * FROM data_entries WHERE ");
-    push_filters(&mut sql, access, query);
+    push_filters(&mut sql, access, query, indexed);
     if let Some(Cursor {
         after_value: SortValue::Time(after),
         after_id,
@@ -509,9 +517,14 @@ fn search_sql(select: &str, access: Access<'_>, query: &SearchQuery) -> QueryBui
 }
 
 /// How many of the entries the caller may read match `query`, over all pages.
-pub async fn count(pool: &PgPool, access: Access<'_>, query: &SearchQuery) -> DbResult<i64> {
+pub async fn count(
+    pool: &PgPool,
+    access: Access<'_>,
+    query: &SearchQuery,
+    indexed: &IndexedPaths,
+) -> DbResult<i64> {
     let mut sql = QueryBuilder::new("SELECT count(*) FROM data_entries WHERE ");
-    push_filters(&mut sql, access, query);
+    push_filters(&mut sql, access, query, indexed);
     let count = sql.build_query_scalar().fetch_one(pool).await?;
     Ok(count)
 }
@@ -523,6 +536,7 @@ pub(super) fn push_filters(
     sql: &mut QueryBuilder<Postgres>,
     access: Access<'_>,
     query: &SearchQuery,
+    indexed: &IndexedPaths,
 ) {
     access::push(sql, "project_id", access, Role::Viewer);
     if !query.project_ids.is_empty() {
@@ -577,7 +591,7 @@ pub(super) fn push_filters(
             .iter()
             .map(|(path, value)| metadata_path_documents(path, value)),
     );
-    metadata_filters::push_conditions(sql, &query.metadata_conditions);
+    metadata_filters::push_conditions(sql, &query.metadata_conditions, indexed);
 }
 
 /// Makes `%`, `_` and `\` in a keyword match themselves in ILIKE.

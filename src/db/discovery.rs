@@ -15,6 +15,7 @@ use crate::domain::discovery::{
     FACET_VALUES, Facet, FacetCounts, FacetValue, FacetsQuery, KeysQuery, MAX_KEYS, MetadataKey,
     TypeCounts,
 };
+use crate::domain::metadata_query::IndexedPaths;
 
 /// The leaf types `metadata_leaves` reports, in the order the statement counts them.
 const TYPES: [&str; 7] = [
@@ -52,11 +53,12 @@ pub async fn metadata_keys(
     pool: &PgPool,
     access: Access<'_>,
     query: &KeysQuery,
+    indexed: &IndexedPaths,
 ) -> DbResult<Vec<MetadataKey>> {
     let mut sql = QueryBuilder::<Postgres>::new(
         "WITH entry AS (SELECT data_id, metadata FROM data_entries WHERE ",
     );
-    push_filters(&mut sql, access, &query.entries);
+    push_filters(&mut sql, access, &query.entries, indexed);
     sql.push(
         r#"), leaf AS (
             SELECT DISTINCT entry.data_id, leaf.path, leaf.type,
@@ -145,11 +147,12 @@ pub async fn facets(
     pool: &PgPool,
     access: Access<'_>,
     query: &FacetsQuery,
+    indexed: &IndexedPaths,
 ) -> DbResult<FacetCounts> {
     let mut sql = QueryBuilder::<Postgres>::new(
         "WITH entry AS NOT MATERIALIZED (SELECT * FROM data_entries WHERE ",
     );
-    push_filters(&mut sql, access, &query.entries);
+    push_filters(&mut sql, access, &query.entries, indexed);
     sql.push(") SELECT facet, value, entries FROM (");
     for (i, (_, facet)) in query.facets.iter().enumerate() {
         if i > 0 {

@@ -4,7 +4,7 @@
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::domain::metadata_query::{Condition, Operand};
+use crate::domain::metadata_query::{Condition, IndexedPaths, Operand};
 
 /// Pushes ` AND …` requiring the metadata to contain, for every filter, one of its documents.
 ///
@@ -38,14 +38,18 @@ pub fn push(sql: &mut QueryBuilder<Postgres>, filters: impl IntoIterator<Item = 
 /// booleans are tested on the document, all of them in one SQL/JSON path predicate so it is
 /// read once. Values go in as bound parameters or path variables; only keys and
 /// `prefix`/`contains` patterns are written into the path text, escaped as its literals.
-pub fn push_conditions(sql: &mut QueryBuilder<Postgres>, conditions: &[(Vec<String>, Condition)]) {
+pub fn push_conditions(
+    sql: &mut QueryBuilder<Postgres>,
+    conditions: &[(Vec<String>, Condition)],
+    indexed_paths: &IndexedPaths,
+) {
     let mut variables = serde_json::Map::new();
     let mut on_document = Vec::new();
     for (path, condition) in conditions {
         match condition {
             Condition::Exists(exists) => {
                 sql.push(if *exists { " AND " } else { " AND NOT " });
-                push_fact(sql, path, |sql| {
+                push_fact(sql, path, indexed_paths, |sql| {
                     sql.push("fact.kind = 'present'");
                 });
             }
@@ -68,7 +72,7 @@ pub fn push_conditions(sql: &mut QueryBuilder<Postgres>, conditions: &[(Vec<Stri
                     continue;
                 }
                 sql.push(" AND (");
-                push_fact(sql, path, |sql| push_any_of(sql, &facts));
+                push_fact(sql, path, indexed_paths, |sql| push_any_of(sql, &facts));
                 if !others.is_empty() {
                     // Its own predicate: an `in` mixing numbers and strings is rare.
                     let mut own = serde_json::Map::new();
@@ -85,7 +89,7 @@ pub fn push_conditions(sql: &mut QueryBuilder<Postgres>, conditions: &[(Vec<Stri
             | Condition::Lte(operand) => {
                 if indexed(operand) {
                     sql.push(" AND ");
-                    push_fact(sql, path, |sql| {
+                    push_fact(sql, path, indexed_paths, |sql| {
                         push_comparison(sql, comparator(condition), operand)
                     });
                 } else {
@@ -119,18 +123,27 @@ fn comparator(condition: &Condition) -> &'static str {
     }
 }
 
-/// `EXISTS (a fact at the path such that …)`.
+/// `EXISTS (a fact at the path such that …)`: looked up in `metadata_values` when the path
+/// is indexed, else computed from the document by the same function that fills it, so both
+/// give one answer.
 fn push_fact(
     sql: &mut QueryBuilder<Postgres>,
     path: &[String],
+    indexed_paths: &IndexedPaths,
     test: impl FnOnce(&mut QueryBuilder<Postgres>),
 ) {
-    sql.push(
-        "EXISTS (SELECT 1 FROM metadata_values AS fact \
-         WHERE fact.data_id = data_entries.data_id AND fact.path = ",
-    )
-    .push_bind(path.to_vec())
-    .push(" AND (");
+    if indexed_paths.contains(path) {
+        sql.push(
+            "EXISTS (SELECT 1 FROM metadata_values AS fact \
+             WHERE fact.data_id = data_entries.data_id AND fact.path = ",
+        )
+        .push_bind(path.to_vec())
+        .push(" AND (");
+    } else {
+        sql.push("EXISTS (SELECT 1 FROM metadata_values_at(data_entries.metadata, ")
+            .push_bind(path.to_vec())
+            .push(") AS fact WHERE (");
+    }
     test(sql);
     sql.push("))");
 }

@@ -7,6 +7,7 @@ pub mod discovery;
 pub mod files;
 pub mod idempotency;
 mod metadata_filters;
+pub mod metadata_index;
 pub mod physical_samples;
 pub mod projects;
 mod row;

@@ -8,7 +8,7 @@ use crate::domain::units;
 
 /// Makes `units` hold exactly `domain::units::all()`. When that changed anything (the first
 /// start after this table appeared, or a release that added a unit), the SI facts of every
-/// stored quantity are recomputed, in the same transaction.
+/// stored quantity at an indexed path are recomputed, in the same transaction.
 pub async fn sync(connection: &mut PgConnection) -> DbResult<()> {
     let all = units::all();
     let symbols: Vec<&str> = all.iter().map(|unit| unit.symbol).collect();
@@ -49,8 +49,10 @@ pub async fn sync(connection: &mut PgConnection) -> DbResult<()> {
         .await?;
         sqlx::query(
             "INSERT INTO metadata_values (data_id, path, kind, value)
-             SELECT entry.data_id, fact.path, fact.kind, fact.value
-             FROM data_entries AS entry, metadata_values_of(entry.metadata) AS fact
+             SELECT entry.data_id, indexed.path, fact.kind, fact.value
+             FROM metadata_indexed_paths AS indexed
+             CROSS JOIN data_entries AS entry
+             CROSS JOIN LATERAL metadata_values_at(entry.metadata, indexed.path) AS fact
              WHERE fact.kind NOT IN ('present', 'number', 'instant')",
         )
         .execute(&mut *transaction)

@@ -279,6 +279,22 @@ pub fn parse_condition(parameter: &str, op: &str, value: &str) -> Result<Conditi
     Ok(condition)
 }
 
+/// The metadata paths search keeps facts for (`search.indexed_paths`, as the database holds
+/// them after `db::metadata_index::sync`, the only maker of this type): a comparison on one
+/// of them is an index probe, on any other path it reads the document.
+#[derive(Debug, Clone, Default)]
+pub struct IndexedPaths(std::sync::Arc<std::collections::HashSet<Vec<String>>>);
+
+impl IndexedPaths {
+    pub(crate) fn new(paths: impl IntoIterator<Item = Vec<String>>) -> Self {
+        Self(std::sync::Arc::new(paths.into_iter().collect()))
+    }
+
+    pub fn contains(&self, path: &[String]) -> bool {
+        self.0.contains(path)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -569,9 +569,21 @@ pub async fn search(
         cursor_key,
     )
     .map_err(search_query_error)?;
-    let page = db::data_entries::search(&state.pool, principal.access(), &query).await?;
+    let page = db::data_entries::search(
+        &state.pool,
+        principal.access(),
+        &query,
+        &state.indexed_paths,
+    )
+    .await?;
     let entries = page.entries;
-    let total = db::data_entries::count(&state.pool, principal.access(), &query).await?;
+    let total = db::data_entries::count(
+        &state.pool,
+        principal.access(),
+        &query,
+        &state.indexed_paths,
+    )
+    .await?;
 
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total));

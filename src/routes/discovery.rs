@@ -54,7 +54,13 @@ pub async fn keys(
     let pairs = query_pairs(&request);
     let query = KeysQuery::parse(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .map_err(search_query_error)?;
-    let keys = db::discovery::metadata_keys(&state.pool, principal.access(), &query).await?;
+    let keys = db::discovery::metadata_keys(
+        &state.pool,
+        principal.access(),
+        &query,
+        &state.indexed_paths,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(keys))
 }
 
@@ -107,6 +113,12 @@ pub async fn facets(
             search_query_error(errors)
         }
     })?;
-    let counts = db::discovery::facets(&state.pool, principal.access(), &query).await?;
+    let counts = db::discovery::facets(
+        &state.pool,
+        principal.access(),
+        &query,
+        &state.indexed_paths,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(counts))
 }

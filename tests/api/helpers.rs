@@ -9,6 +9,7 @@ use labcat::auth::issue_key;
 use labcat::config::Settings;
 use labcat::db;
 use labcat::domain::Scope;
+use labcat::domain::metadata_query::IndexedPaths;
 use labcat::embedded_postgres::{ClusterOptions, EmbeddedPostgres};
 use labcat::startup::Application;
 use reqwest::{Method, RequestBuilder, StatusCode};
@@ -93,6 +94,8 @@ pub struct TestApp {
     pub api_key: String,
     pub user_id: String,
     pub client: reqwest::Client,
+    /// What the app answers from an index (`search.indexed_paths`).
+    pub indexed_paths: IndexedPaths,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -131,7 +134,11 @@ pub async fn fresh_pool(customize: impl FnOnce(&mut Settings)) -> (PgPool, Setti
 
 /// Serves the app on an already migrated `pool`, with a read+write key for alice.
 pub async fn spawn_app_on(pool: PgPool, settings: &Settings) -> TestApp {
-    let application = Application::build(settings, pool.clone()).expect("the app builds");
+    let indexed_paths = db::metadata_index::sync(&pool, &settings.search.indexed_paths().unwrap())
+        .await
+        .expect("the declared paths are indexed");
+    let application =
+        Application::build(settings, pool.clone(), indexed_paths.clone()).expect("the app builds");
     let address = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
 
@@ -145,6 +152,7 @@ pub async fn spawn_app_on(pool: PgPool, settings: &Settings) -> TestApp {
         api_key: secret.expose().to_owned(),
         user_id,
         client: reqwest::Client::new(),
+        indexed_paths,
     }
 }
 

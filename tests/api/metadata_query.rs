@@ -553,8 +553,14 @@ async fn sorted_pages_return_every_entry_exactly_once_while_entries_change() {
 }
 
 #[tokio::test]
-async fn range_exists_unit_and_word_filters_are_answered_from_an_index() {
-    let app = spawn_app().await;
+async fn range_exists_unit_and_word_filters_on_declared_paths_are_answered_from_an_index() {
+    let app = spawn_app_with(|settings| {
+        settings.search.indexed_paths =
+            ["instrument.settings.pass_energy", "temperature", "flagged"]
+                .map(String::from)
+                .to_vec();
+    })
+    .await;
     app.seed(
         "INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type, metadata,
                                    project_id)
@@ -594,9 +600,14 @@ async fn range_exists_unit_and_word_filters_are_answered_from_an_index() {
             &labcat::domain::search::CursorKey([0; 32]),
         )
         .unwrap();
-        let plan = labcat::db::data_entries::explain_search(&app.pool, app.access(), &query)
-            .await
-            .unwrap();
+        let plan = labcat::db::data_entries::explain_search(
+            &app.pool,
+            app.access(),
+            &query,
+            &app.indexed_paths,
+        )
+        .await
+        .unwrap();
         assert!(plan.contains(index), "{pairs:?}:\n{plan}");
     }
     // And they find what they should.
@@ -605,4 +616,133 @@ async fn range_exists_unit_and_word_filters_are_answered_from_an_index() {
     assert_eq!(found.as_array().unwrap().len(), 200);
     let (_, found) = send(app.get("/data_entries?q=sample1234&limit=1000")).await;
     assert_eq!(found.as_array().unwrap().len(), 1 + 10);
+}
+
+/// The same writes on two apps, one declaring every filtered path in `search.indexed_paths`.
+async fn declared_and_undeclared() -> (TestApp, TestApp) {
+    let plain = spawn_app().await;
+    let indexed = spawn_app_with(|settings| {
+        settings.search.indexed_paths = ["stage.energy", "temperature", "tags", "when", "flag"]
+            .map(String::from)
+            .to_vec();
+    })
+    .await;
+    for app in [&plain, &indexed] {
+        let documents = [
+            json!({"stage": {"energy": 20}, "temperature": {"value": 750, "unit": "degC"}, "tags": [1, 2, "x"], "when": "2024-05-01T10:00:00Z", "flag": true}),
+            json!({"stage": {"energy": 40, "more": [1]}, "temperature": {"value": 1000, "unit": "K"}, "tags": [3], "when": "2023-01-01T00:00:00+02:00"}),
+            json!({"stage": [{"energy": 5}, {"energy": 70}], "temperature": 300, "tags": "none"}),
+            json!({"stage": "none", "temperature": {"value": 5, "unit": "furlong"}, "flag": null}),
+        ];
+        let mut ids = Vec::new();
+        for (i, metadata) in documents.into_iter().enumerate() {
+            let entry = app
+                .create_entry(json!({"raw_name": format!("e{i}"), "metadata": metadata}))
+                .await;
+            ids.push(entry["data_id"].as_str().unwrap().to_owned());
+        }
+        // Merges that change, remove, retype and add what the filters look at.
+        for (id, patch) in [
+            (
+                &ids[0],
+                json!({"stage": {"energy": 25}, "tags": [2, 9], "flag": null}),
+            ),
+            (
+                &ids[1],
+                json!({"temperature": {"value": 400, "unit": "degC"}, "stage": {"more": null}}),
+            ),
+            (
+                &ids[2],
+                json!({"stage": {"energy": 60}, "when": "2025-01-01T00:00:00Z"}),
+            ),
+            (
+                &ids[3],
+                json!({"temperature": {"unit": "K"}, "flag": false, "tags": [[4]]}),
+            ),
+        ] {
+            let (status, body) = send(
+                app.request(reqwest::Method::PATCH, &format!("/data_entries/{id}"))
+                    .json(&json!({"metadata": patch})),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+    }
+    (plain, indexed)
+}
+
+#[tokio::test]
+async fn filters_on_declared_and_undeclared_paths_find_the_same_entries_after_writes() {
+    let (plain, indexed) = declared_and_undeclared().await;
+    let queries = [
+        "metadata.stage.energy[gte]=25",
+        "metadata.stage.energy[lt]=60",
+        "metadata.stage.energy[eq]=60",
+        "metadata.stage.energy[in]=25,40",
+        "metadata.stage.energy[exists]=true",
+        "metadata.stage.energy[exists]=false",
+        "metadata.temperature[gte]=500%20K",
+        "metadata.temperature[lt]=500%20K",
+        "metadata.temperature[gte]=300",
+        "metadata.temperature[exists]=true",
+        "metadata.tags[gt]=2",
+        "metadata.tags[eq]=4",
+        "metadata.when[gte]=2024-01-01T00:00:00Z",
+        "metadata.when[lt]=2024-01-01T00:00:00Z",
+        "metadata.flag[exists]=true",
+        "metadata.flag[exists]=false",
+        "metadata.flag[eq]=false",
+    ];
+    let mut found_any = 0;
+    for query in queries {
+        let expected = names(&plain, query).await;
+        assert_eq!(names(&indexed, query).await, expected, "{query}");
+        found_any += usize::from(!expected.is_empty());
+    }
+    assert!(found_any >= 12, "the queries select something");
+    // The declared paths' answers do come from the index: its rows are the documents' facts.
+    let stale: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (
+             (SELECT data_id, indexed.path, fact.kind, fact.value
+              FROM data_entries, metadata_indexed_paths AS indexed,
+                   metadata_values_at(metadata, indexed.path) AS fact
+              EXCEPT SELECT data_id, path, kind, value FROM metadata_values)
+             UNION ALL
+             (SELECT data_id, path, kind, value FROM metadata_values
+              EXCEPT SELECT data_id, indexed.path, fact.kind, fact.value
+              FROM data_entries, metadata_indexed_paths AS indexed,
+                   metadata_values_at(metadata, indexed.path) AS fact)) AS differing",
+    )
+    .fetch_one(&indexed.pool)
+    .await
+    .unwrap();
+    assert_eq!(stale, 0);
+    let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM metadata_values")
+        .fetch_one(&indexed.pool)
+        .await
+        .unwrap();
+    assert!(facts > 10, "{facts}");
+}
+
+#[tokio::test]
+async fn a_newly_declared_path_is_indexed_over_stored_entries_and_a_dropped_one_forgotten() {
+    let (plain, _) = declared_and_undeclared().await;
+    let declared = [vec!["temperature".to_owned()]];
+    labcat::db::metadata_index::sync(&plain.pool, &declared)
+        .await
+        .unwrap();
+    let paths: Vec<Vec<String>> =
+        sqlx::query_scalar("SELECT DISTINCT path FROM metadata_values ORDER BY path")
+            .fetch_all(&plain.pool)
+            .await
+            .unwrap();
+    assert_eq!(paths, declared);
+    labcat::db::metadata_index::sync(&plain.pool, &[])
+        .await
+        .unwrap();
+    let facts: i64 = sqlx::query_scalar("SELECT count(*) FROM metadata_values")
+        .fetch_one(&plain.pool)
+        .await
+        .unwrap();
+    assert_eq!(facts, 0);
 }

@@ -48,7 +48,8 @@ async fn a_stopped_database_gives_fast_503s_and_a_restarted_one_is_picked_up() {
     let (secret, _) = issue_key(&pool, "alice", "test", &[Scope::Read, Scope::Write], None)
         .await
         .unwrap();
-    let application = Application::build(&settings, pool.clone()).unwrap();
+    let indexed_paths = db::metadata_index::sync(&pool, &[]).await.unwrap();
+    let application = Application::build(&settings, pool.clone(), indexed_paths).unwrap();
     let base = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
     let client = reqwest::Client::new();

@@ -238,9 +238,14 @@ async fn metadata_filters_are_answered_from_the_gin_index() {
         &labcat::domain::search::CursorKey([0; 32]),
     )
     .unwrap();
-    let plan = labcat::db::data_entries::explain_search(&app.pool, app.access(), &query)
-        .await
-        .unwrap();
+    let plan = labcat::db::data_entries::explain_search(
+        &app.pool,
+        app.access(),
+        &query,
+        &app.indexed_paths,
+    )
+    .await
+    .unwrap();
     assert!(plan.contains("data_entries_metadata_idx"), "{plan}");
     let (status, found) = search(&app, "metadata.operator=op42&limit=1000").await;
     assert_eq!(status, StatusCode::OK);
@@ -277,9 +282,14 @@ async fn many_metadata_filters_read_each_document_at_most_twice_and_all_must_hol
                 &labcat::domain::search::CursorKey([0; 32]),
             )
             .unwrap();
-            labcat::db::data_entries::explain_search(&app.pool, app.access(), &query)
-                .await
-                .unwrap()
+            labcat::db::data_entries::explain_search(
+                &app.pool,
+                app.access(),
+                &query,
+                &app.indexed_paths,
+            )
+            .await
+            .unwrap()
         }
     };
     let (two, many) = (plan(2).await, plan(32).await);
