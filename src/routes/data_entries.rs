@@ -535,7 +535,10 @@ pub async fn history(
         `in` (comma-separated), `exists` (`true|false`), `prefix` and `contains` \
         (case-insensitive, on strings); on an array, any element may match. `q=<words>`: \
         every word occurs, case-insensitively, in the name or some metadata string. All \
-        filters AND together, at most 32 of them. A malformed filter, an unknown unit or \
+        filters AND together, at most 32 of them. Comparisons of numbers, instants and \
+        quantities and `exists` use an index on the paths the server declares \
+        (`search.indexed_paths`); on other paths they give the same answer, read from \
+        each candidate's document. A malformed filter, an unknown unit or \
         units of two dimensions on one path is a 400 naming it; any other unknown \
         parameter is a 422.",
     params(SearchFilters, SearchPaging),
@@ -569,21 +572,23 @@ pub async fn search(
         cursor_key,
     )
     .map_err(search_query_error)?;
-    let page = db::data_entries::search(
-        &state.pool,
-        principal.access(),
-        &query,
-        &state.indexed_paths,
-    )
-    .await?;
+    // The page and the total are independent reads (each statement has its own snapshot
+    // either way): on two connections at once, a search waits for the slower, not the sum.
+    let (page, total) = tokio::try_join!(
+        db::data_entries::search(
+            &state.pool,
+            principal.access(),
+            &query,
+            &state.indexed_paths
+        ),
+        db::data_entries::count(
+            &state.pool,
+            principal.access(),
+            &query,
+            &state.indexed_paths
+        ),
+    )?;
     let entries = page.entries;
-    let total = db::data_entries::count(
-        &state.pool,
-        principal.access(),
-        &query,
-        &state.indexed_paths,
-    )
-    .await?;
 
     let mut response = HttpResponse::Ok();
     response.insert_header(("X-Total-Count", total));
