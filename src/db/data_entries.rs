@@ -1,5 +1,5 @@
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
 use uuid::Uuid;
 
 use super::access::{self, reachable};
@@ -401,7 +401,14 @@ pub async fn search(
     indexed: &IndexedPaths,
 ) -> DbResult<SearchPage> {
     let mut sql = search_sql("SELECT", access, query, indexed);
-    let rows = sql.build().fetch_all(pool).await?;
+    let rows = if query.words.is_empty() {
+        sql.build().fetch_all(pool).await?
+    } else {
+        let mut transaction = planned_for_its_parameters(pool).await?;
+        let rows = sql.build().fetch_all(&mut *transaction).await?;
+        transaction.commit().await?;
+        rows
+    };
     let has_more = rows.len() as i64 > query.limit;
     let mut entries = Vec::with_capacity(rows.len());
     let mut last = None;
@@ -423,6 +430,18 @@ pub async fn search(
         _ => None,
     };
     Ok(SearchPage { entries, next })
+}
+
+/// A transaction whose statements are planned for their own parameters. With `q=` words,
+/// PostgreSQL's cached generic plan cannot see how selective a word is and passes over the
+/// word index: at a million entries it took 94 ms where the custom plan takes 28
+/// (bench/README.md). `SET LOCAL` needs a transaction; it ends with it.
+async fn planned_for_its_parameters(pool: &PgPool) -> DbResult<Transaction<'static, Postgres>> {
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+        .execute(&mut *transaction)
+        .await?;
+    Ok(transaction)
 }
 
 /// PostgreSQL's plan for `search` (EXPLAIN, not run): how tests and benches check that a
@@ -525,7 +544,17 @@ pub async fn count(
 ) -> DbResult<i64> {
     let mut sql = QueryBuilder::new("SELECT count(*) FROM data_entries WHERE ");
     push_filters(&mut sql, access, query, indexed);
-    let count = sql.build_query_scalar().fetch_one(pool).await?;
+    let count = if query.words.is_empty() {
+        sql.build_query_scalar().fetch_one(pool).await?
+    } else {
+        let mut transaction = planned_for_its_parameters(pool).await?;
+        let count = sql
+            .build_query_scalar()
+            .fetch_one(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        count
+    };
     Ok(count)
 }
 
