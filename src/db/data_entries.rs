@@ -1,5 +1,5 @@
 use serde_json::Value;
-use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row, Transaction};
+use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::access::{self, reachable};
@@ -401,14 +401,10 @@ pub async fn search(
     indexed: &IndexedPaths,
 ) -> DbResult<SearchPage> {
     let mut sql = search_sql("SELECT", access, query, indexed);
-    let rows = if query.words.is_empty() {
-        sql.build().fetch_all(pool).await?
-    } else {
-        let mut transaction = planned_for_its_parameters(pool).await?;
-        let rows = sql.build().fetch_all(&mut *transaction).await?;
-        transaction.commit().await?;
-        rows
-    };
+    let rows = on_search_connection(pool, query, async |connection| {
+        Ok(sql.build().fetch_all(connection).await?)
+    })
+    .await?;
     let has_more = rows.len() as i64 > query.limit;
     let mut entries = Vec::with_capacity(rows.len());
     let mut last = None;
@@ -432,16 +428,25 @@ pub async fn search(
     Ok(SearchPage { entries, next })
 }
 
-/// A transaction whose statements are planned for their own parameters. With `q=` words,
-/// PostgreSQL's cached generic plan cannot see how selective a word is and passes over the
-/// word index: at a million entries it took 94 ms where the custom plan takes 28
-/// (bench/README.md). `SET LOCAL` needs a transaction; it ends with it.
-async fn planned_for_its_parameters(pool: &PgPool) -> DbResult<Transaction<'static, Postgres>> {
+/// Runs a search statement. With `q=` words it is planned for its own parameters, in a
+/// transaction of its own (`SET LOCAL` ends with it): PostgreSQL's cached generic plan cannot
+/// see how selective a word is and passes over the word index, 94 ms where the custom plan
+/// takes 28 at a million entries (bench/README.md).
+async fn on_search_connection<T>(
+    pool: &PgPool,
+    query: &SearchQuery,
+    run: impl AsyncFnOnce(&mut PgConnection) -> DbResult<T>,
+) -> DbResult<T> {
+    if query.words.is_empty() {
+        return run(&mut *pool.acquire().await?).await;
+    }
     let mut transaction = pool.begin().await?;
     sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
         .execute(&mut *transaction)
         .await?;
-    Ok(transaction)
+    let result = run(&mut transaction).await?;
+    transaction.commit().await?;
+    Ok(result)
 }
 
 /// PostgreSQL's plan for `search` (EXPLAIN, not run): how tests and benches check that a
@@ -544,18 +549,10 @@ pub async fn count(
 ) -> DbResult<i64> {
     let mut sql = QueryBuilder::new("SELECT count(*) FROM data_entries WHERE ");
     push_filters(&mut sql, access, query, indexed);
-    let count = if query.words.is_empty() {
-        sql.build_query_scalar().fetch_one(pool).await?
-    } else {
-        let mut transaction = planned_for_its_parameters(pool).await?;
-        let count = sql
-            .build_query_scalar()
-            .fetch_one(&mut *transaction)
-            .await?;
-        transaction.commit().await?;
-        count
-    };
-    Ok(count)
+    on_search_connection(pool, query, async |connection| {
+        Ok(sql.build_query_scalar().fetch_one(connection).await?)
+    })
+    .await
 }
 
 /// Pushes the conditions of `query` on `data_entries` (unqualified columns), starting with
