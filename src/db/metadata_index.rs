@@ -12,6 +12,15 @@ use crate::domain::metadata_query::IndexedPaths;
 /// are dropped. Writes to entries wait meanwhile (one that slipped in between would miss its
 /// facts); when nothing changed that is a moment.
 pub async fn sync(pool: &PgPool, paths: &[Vec<String>]) -> DbResult<IndexedPaths> {
+    let indexed = IndexedPaths::new(paths.iter().cloned());
+    // The usual start: nothing to change, so no lock that would hold back other instances'
+    // writes. A concurrent change of the declared set is serialised by the lock below.
+    let stored: Vec<Vec<String>> = sqlx::query_scalar("SELECT path FROM metadata_indexed_paths")
+        .fetch_all(pool)
+        .await?;
+    if stored.len() == paths.len() && stored.iter().all(|path| indexed.contains(path)) {
+        return Ok(indexed);
+    }
     let mut transaction = pool.begin().await?;
     // Filling a path over a million entries rightly runs longer than statement_timeout.
     sqlx::query("SET LOCAL statement_timeout = 0")
@@ -55,5 +64,5 @@ pub async fn sync(pool: &PgPool, paths: &[Vec<String>]) -> DbResult<IndexedPaths
     if !added.is_empty() {
         tracing::info!(paths = ?added, "indexed newly declared metadata paths");
     }
-    Ok(IndexedPaths::new(paths.iter().cloned()))
+    Ok(indexed)
 }

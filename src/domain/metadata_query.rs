@@ -282,7 +282,7 @@ pub fn parse_condition(parameter: &str, op: &str, value: &str) -> Result<Conditi
 /// The metadata paths search keeps facts for (`search.indexed_paths`, as the database holds
 /// them after `db::metadata_index::sync`, the only maker of this type): a comparison on one
 /// of them is an index probe, on any other path it reads the document.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct IndexedPaths(std::sync::Arc<std::collections::HashSet<Vec<String>>>);
 
 impl IndexedPaths {
