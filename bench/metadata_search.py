@@ -197,8 +197,13 @@ def main():
         for name, route, params in KINDS:  # every kind answers, and its statements are prepared
             warm_up(client, route, params, args.warmup)
         captured, matches = capture(db, workdir, client)
-        table_of = dict(db.rows("SELECT indexname, tablename FROM pg_indexes "
-                                "WHERE schemaname = 'public'"))
+        # The table each index and table belongs to: a partition's is its partitioned table.
+        table_of = dict(db.rows(
+            "SELECT c.relname, coalesce(pg_partition_root(owner.oid), owner.oid)::regclass "
+            "FROM pg_class c "
+            "LEFT JOIN pg_index i ON i.indexrelid = c.oid "
+            "JOIN pg_class owner ON owner.oid = coalesce(i.indrelid, c.oid) "
+            "WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'i', 'I')"))
         results = []
         for name, route, params in KINDS:
             statements = captured[name]
@@ -241,7 +246,8 @@ def main():
 
 
 def wait_for_ready(server):
-    deadline = time.time() + 120
+    # On a reused cluster labcat may first index newly declared paths over every entry.
+    deadline = time.time() + 900
     while time.time() < deadline:
         if server.poll() is not None:
             sys.exit("labcat exited during start-up")
@@ -382,7 +388,10 @@ def seed(db, rows):
     log(f"  metadata_values: {filled - loaded:.0f} s")
     # Two index builds at a time (btree builds also get parallel workers).
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        list(pool.map(db.run, [f"SET maintenance_work_mem = '512MB';\n{definition};\n"
+        list(pool.map(db.run, [f"SET maintenance_work_mem = '512MB';\n"
+                               # A partitioned table's index is shown ON ONLY it; built
+                               # without ONLY, it is built on every partition too.
+                               f"{definition.replace(' ON ONLY ', ' ON ')};\n"
                                for _, definition in sorted(indexes, key=lambda i: "gin" in i[1])]))
     rebuilt = db.rows(
         "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i "
@@ -399,8 +408,10 @@ def seed(db, rows):
     log(f"  vacuum analyze: {time.time() - indexed:.0f} s")
     facts = db.value("SELECT count(*) FROM metadata_values")
     sizes = db.rows(
-        "SELECT relname, pg_size_pretty(pg_total_relation_size(oid)) FROM pg_class "
-        "WHERE relname IN ('data_entries', 'metadata_values') ORDER BY 1")
+        "SELECT 'data_entries', pg_size_pretty(pg_total_relation_size('data_entries')) "
+        "UNION ALL SELECT 'metadata_values', "
+        "pg_size_pretty(sum(pg_total_relation_size(relid))::bigint) "
+        "FROM pg_partition_tree('metadata_values')")
     log(f"seeded {rows} entries, {facts} metadata_values rows in {seconds:.0f} s "
         f"({', '.join(f'{n} {s}' for n, s in sizes)})")
     return round(seconds)
@@ -677,8 +688,8 @@ def plan_indexes(plan, table_of):
     """(indexes used, relations scanned sequentially, whether the plan is good: it reads an
     index of data_entries or metadata_values and scans neither sequentially)."""
     used = {node["Index Name"] for node in plan_nodes(plan) if node["Node Type"] in INDEX_NODES}
-    scanned = {node["Relation Name"] for node in plan_nodes(plan)
-               if node["Node Type"] == "Seq Scan"}
+    scanned = {table_of.get(node["Relation Name"], node["Relation Name"])
+               for node in plan_nodes(plan) if node["Node Type"] == "Seq Scan"}
     good = any(table_of.get(name) in INDEXED_TABLES for name in used) \
         and not scanned & set(INDEXED_TABLES)
     return used, scanned, good
@@ -752,7 +763,7 @@ def check_statements(db, kind, statements, matches, table_of, explain_analyze):
                 scans.append(f"{role}: {node['Node Type']} {target} {read:,.0f} rows"
                              + (f" ({node['Actual Loops']:,} loops)"
                                 if node["Actual Loops"] > 1 else ""))
-                if (node.get("Relation Name") or table_of.get(target)) == "data_entries" \
+                if table_of.get(target) == "data_entries" \
                         and read > widest[0]:
                     widest[:] = [read, f"{target} {read:,.0f}"]
         # The plan labcat's prepared statement settles on.

@@ -1,24 +1,23 @@
 //! `metadata_indexed_paths`: the paths search keeps facts for, made equal to the settings'
 //! `search.indexed_paths` at every start.
 
-use serde_json::Value;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
 
 use super::DbResult;
 use crate::domain::metadata_query::IndexedPaths;
 
 /// Makes the database index exactly `paths`, in one transaction: the facts of a newly
 /// declared path are computed over every stored entry, those of a path no longer declared
-/// are dropped. Writes to entries wait meanwhile (one that slipped in between would miss its
-/// facts); when nothing changed that is a moment.
+/// are dropped (each path is a partition of `metadata_values`, created or dropped with its
+/// facts). Writes to entries wait meanwhile (one that slipped in between would miss its
+/// facts), and so do searches while a partition is created; when nothing changed, nothing
+/// is locked.
 pub async fn sync(pool: &PgPool, paths: &[Vec<String>]) -> DbResult<IndexedPaths> {
     let indexed = IndexedPaths::new(paths.iter().cloned());
     // The usual start: nothing to change, so no lock that would hold back other instances'
     // writes. A concurrent change of the declared set is serialised by the lock below.
-    let stored: Vec<Vec<String>> = sqlx::query_scalar("SELECT path FROM metadata_indexed_paths")
-        .fetch_all(pool)
-        .await?;
-    if stored.len() == paths.len() && stored.iter().all(|path| indexed.contains(path)) {
+    let stored = stored_paths(pool).await?;
+    if stored.len() == indexed.len() && stored.iter().all(|path| indexed.contains(path)) {
         return Ok(indexed);
     }
     let mut transaction = pool.begin().await?;
@@ -29,40 +28,41 @@ pub async fn sync(pool: &PgPool, paths: &[Vec<String>]) -> DbResult<IndexedPaths
     sqlx::query("LOCK TABLE metadata_indexed_paths, data_entries IN SHARE ROW EXCLUSIVE MODE")
         .execute(&mut *transaction)
         .await?;
-    let added: Vec<Vec<String>> = sqlx::query_scalar(
-        "WITH wanted AS (
-             SELECT ARRAY(SELECT jsonb_array_elements_text(declared.path)) AS path
-             FROM jsonb_array_elements($1::jsonb) AS declared (path)
-         ),
-         dropped AS (
-             DELETE FROM metadata_indexed_paths
-             WHERE path NOT IN (SELECT path FROM wanted)
-             RETURNING path
-         ),
-         forgotten AS (
-             DELETE FROM metadata_values WHERE path IN (SELECT path FROM dropped)
-         ),
-         added AS (
-             INSERT INTO metadata_indexed_paths (path)
-             SELECT path FROM wanted
-             ON CONFLICT (path) DO NOTHING
-             RETURNING path
-         ),
-         filled AS (
-             INSERT INTO metadata_values (data_id, path, kind, value)
-             SELECT entry.data_id, added.path, fact.kind, fact.value
-             FROM added
-             CROSS JOIN data_entries AS entry
-             CROSS JOIN LATERAL metadata_values_at(entry.metadata, added.path) AS fact
-         )
-         SELECT path FROM added",
-    )
-    .bind(Value::from(paths.to_vec()))
-    .fetch_all(&mut *transaction)
-    .await?;
+    // Read again under the lock: another instance may have synced meanwhile.
+    let stored = stored_paths(&mut *transaction).await?;
+    for path in stored.iter().filter(|path| !indexed.contains(path)) {
+        sqlx::query("SELECT metadata_index_forget($1)")
+            .bind(path)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    let added: Vec<&Vec<String>> = indexed
+        .iter()
+        .filter(|path| !stored.contains(path))
+        .collect();
+    for path in &added {
+        sqlx::query("SELECT metadata_index_declare($1)")
+            .bind(path)
+            .execute(&mut *transaction)
+            .await?;
+    }
+    if !added.is_empty() {
+        // The new partitions' statistics, before the first search plans with them.
+        sqlx::query("ANALYZE metadata_values")
+            .execute(&mut *transaction)
+            .await?;
+    }
     transaction.commit().await?;
     if !added.is_empty() {
         tracing::info!(paths = ?added, "indexed newly declared metadata paths");
     }
     Ok(indexed)
+}
+
+async fn stored_paths<'c>(executor: impl PgExecutor<'c>) -> DbResult<Vec<Vec<String>>> {
+    Ok(
+        sqlx::query_scalar("SELECT path FROM metadata_indexed_paths")
+            .fetch_all(executor)
+            .await?,
+    )
 }

@@ -293,6 +293,18 @@ impl IndexedPaths {
     pub fn contains(&self, path: &[String]) -> bool {
         self.0.contains(path)
     }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Vec<String>> {
+        self.0.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[cfg(test)]
