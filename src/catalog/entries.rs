@@ -210,6 +210,7 @@ pub async fn update(
                 return unchanged(conn, principal, data_id, patch, if_match).await;
             }
             UpdateOutcome::Recheck { current, schema } => {
+                stale_precondition(if_match, &current)?;
                 check = state
                     .schemas
                     .check_write(
@@ -237,6 +238,7 @@ pub async fn update(
                 return unchanged(&mut transaction, principal, data_id, patch, if_match).await;
             }
             UpdateOutcome::Recheck { current, schema } => {
+                stale_precondition(if_match, &current)?;
                 check = state
                     .schemas
                     .check_write(
@@ -252,6 +254,19 @@ pub async fn update(
     }
     // Only the schemas can still be changing, each PUT overtaking the last check.
     Err(ApiError::DatabaseTimedOut)
+}
+
+/// A stale `If-Match` is a 412 before the document is checked: the caller must first see
+/// the entry as it is.
+fn stale_precondition(if_match: Option<&IfMatch>, current: &DataEntry) -> Result<(), ApiError> {
+    match if_match {
+        Some(condition) if !condition.matches(current.revision) => {
+            Err(ApiError::PreconditionFailed {
+                current_etag: current.etag(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Why an update wrote nothing: the entry is missing or not the caller's to change, the
@@ -272,14 +287,8 @@ async fn unchanged(
             return Err(refusal(conn, principal, target, Role::Editor).await);
         }
     }
-    match if_match {
-        Some(condition) if !condition.matches(current.revision) => {
-            Err(ApiError::PreconditionFailed {
-                current_etag: current.etag(),
-            })
-        }
-        _ => Ok(current),
-    }
+    stale_precondition(if_match, &current)?;
+    Ok(current)
 }
 
 pub async fn delete(

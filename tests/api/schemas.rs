@@ -177,6 +177,28 @@ async fn enforce_refuses_every_kind_of_write_whose_result_does_not_validate_and_
 }
 
 #[tokio::test]
+async fn a_stale_if_match_is_a_412_before_the_document_is_checked() {
+    let app = spawn_app().await;
+    let project = new_project(&app).await;
+    put_schema(&app, &project, "sem", growth_schema("enforce")).await;
+    let id = app
+        .create_entry_id(json!({"char_source_type": "sem", "project_id": project,
+                                "metadata": {"temperature": {"value": 3, "unit": "K"}}}))
+        .await;
+    let path = format!("/data_entries/{id}/metadata");
+    let stale = app
+        .patch_json(&path, &json!({"temperature": null}))
+        .header("If-Match", "\"7\"");
+    let (status, _) = send(stale).await;
+    assert_eq!(status, StatusCode::PRECONDITION_FAILED);
+    let current = app
+        .patch_json(&path, &json!({"thickness_nm": 1}))
+        .header("If-Match", "\"1\"");
+    let (status, body) = send(current).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn thirty_concurrent_merges_valid_alone_never_store_a_combination_the_schema_forbids() {
     let app = spawn_app().await;
     let project = new_project(&app).await;
