@@ -10,6 +10,7 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use crate::domain::metadata_schema::SchemaLimits;
 use crate::domain::{MetadataLimits, metadata_query};
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
@@ -86,6 +87,7 @@ impl DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct LimitSettings {
     pub metadata: MetadataLimits,
+    pub schema: SchemaLimits,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -232,6 +234,16 @@ impl Settings {
             (
                 "limits.metadata.max_key_length",
                 self.limits.metadata.max_key_length,
+            ),
+            ("limits.schema.max_bytes", self.limits.schema.max_bytes),
+            ("limits.schema.max_depth", self.limits.schema.max_depth),
+            (
+                "limits.schema.max_expanded_nodes",
+                self.limits.schema.max_expanded_nodes,
+            ),
+            (
+                "limits.schema.max_pattern_bytes",
+                self.limits.schema.max_pattern_bytes,
             ),
             ("writes.bulk_max_items", self.writes.bulk_max_items),
             (

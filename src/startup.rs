@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use crate::auth::{KeyCache, KeyUsage};
 use crate::catalog::entry_reader::EntryReader;
+use crate::catalog::schemas::SchemaCache;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
 use crate::domain::metadata_query::IndexedPaths;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// Coalesces concurrent reads of single entries.
     pub entry_reader: EntryReader,
     pub metadata_limits: MetadataLimits,
+    /// Compiled metadata schemas, and the limits a new one must keep.
+    pub schemas: SchemaCache,
     /// The metadata paths search answers from an index.
     pub indexed_paths: IndexedPaths,
     pub max_body_bytes: usize,
@@ -110,6 +113,7 @@ impl Application {
             entry_reader,
             pool,
             metadata_limits: settings.limits.metadata,
+            schemas: SchemaCache::new(settings.limits.schema),
             indexed_paths,
             max_body_bytes: settings.server.max_body_bytes,
             require_if_match: settings.writes.require_if_match,

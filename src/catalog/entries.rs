@@ -3,7 +3,7 @@ use uuid::Uuid;
 
 use crate::auth::Principal;
 use crate::db;
-use crate::db::data_entries::{Actor, MetadataWrite};
+use crate::db::data_entries::{Actor, MetadataWrite, SchemaCheck, UpdateOutcome};
 use crate::domain::{DataEntry, DataEntryPatch, FieldError, IfMatch, NewDataEntry, Patch, Role};
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -25,6 +25,10 @@ fn actor<'a>(principal: &'a Principal, request_id: &'a Option<String>) -> Actor<
     }
 }
 
+/// How often a write checks again because the entry or the schema that applies changed
+/// between its check and its statement, before it takes the entry's lock for the check.
+const UNLOCKED_CHECKS: usize = 3;
+
 pub async fn create(
     conn: &mut PgConnection,
     state: &AppState,
@@ -37,15 +41,54 @@ pub async fn create(
     let project = principal.access().default_project(entry.project_id);
     let request_id = telemetry::current_request_id();
     let actor = actor(principal, &request_id);
-    let created = db::data_entries::insert(
-        conn,
-        principal.access(),
-        project,
-        entry,
-        &state.metadata_limits,
-        &actor,
-    )
-    .await?;
+    // First as if no schema applied (the insert refuses if one does), so a project without
+    // schemas pays nothing for them.
+    let mut check = SchemaCheck::default();
+    let mut created = None;
+    for _ in 0..UNLOCKED_CHECKS {
+        created = db::data_entries::insert(
+            conn,
+            principal.access(),
+            project,
+            entry,
+            &state.metadata_limits,
+            &actor,
+            &check,
+        )
+        .await?;
+        if created.is_some() {
+            break;
+        }
+        // Only for a project the caller may create in does its schema matter.
+        if let Some(project) = project
+            && db::projects::role_of(&mut *conn, principal.access(), project)
+                .await?
+                .is_none_or(|role| role < Role::Editor)
+        {
+            break;
+        }
+        let applicable = db::metadata_schemas::applicable(
+            &mut *conn,
+            project,
+            &principal.user_id,
+            entry.char_source_type,
+        )
+        .await?;
+        if applicable.map(|s| s.schema_id) == check.schema.map(|s| s.schema_id) {
+            break;
+        }
+        let document = serde_json::Value::Object(entry.metadata.as_object().clone());
+        check = state
+            .schemas
+            .check_write(
+                conn,
+                applicable,
+                &document,
+                MetadataWrite::Merge(None),
+                None,
+            )
+            .await?;
+    }
     match (created, project) {
         (Some(entry), _) => Ok(entry),
         (None, Some(project)) => Err(refusal(conn, principal, project, Role::Editor).await),
@@ -120,6 +163,12 @@ async fn get_writable(
 
 /// Applies `patch` and `metadata` atomically. A change that alters nothing returns the
 /// current entry untouched; a stale `If-Match` is a 412 carrying the current ETag.
+///
+/// When a metadata schema applies to the result, the document the write would store is
+/// checked first, and the write's statement applies only if the entry is still at the
+/// revision checked and the same schema still applies (else it checks again). So what is
+/// stored has always been checked, and two concurrent merges cannot together store what
+/// neither was checked as.
 pub async fn update(
     conn: &mut PgConnection,
     state: &AppState,
@@ -135,22 +184,100 @@ pub async fn update(
     }
     let expected = if_match.and_then(IfMatch::revisions);
     let request_id = telemetry::current_request_id();
-    let updated = db::data_entries::update(
-        conn,
-        principal.access(),
-        data_id,
-        patch,
-        metadata,
-        expected,
-        &state.metadata_limits,
-        &actor(principal, &request_id),
-    )
-    .await?;
-    if let Some(entry) = updated {
-        return Ok(entry);
+    let actor = actor(principal, &request_id);
+    let write = async |conn: &mut PgConnection, check: &SchemaCheck| {
+        db::data_entries::update(
+            conn,
+            principal.access(),
+            data_id,
+            patch,
+            metadata,
+            expected,
+            &state.metadata_limits,
+            &actor,
+            check,
+        )
+        .await
+    };
+    // First as if no schema applied (the statement refuses if one does), so an entry
+    // without a schema pays nothing for schemas.
+    let mut check = SchemaCheck::default();
+    for _ in 0..UNLOCKED_CHECKS {
+        let outcome = write(&mut *conn, &check).await?;
+        match outcome {
+            UpdateOutcome::Written(entry) => return Ok(entry),
+            UpdateOutcome::Nothing => {
+                return unchanged(conn, principal, data_id, patch, if_match).await;
+            }
+            UpdateOutcome::Recheck { current, schema } => {
+                stale_precondition(if_match, &current)?;
+                check = state
+                    .schemas
+                    .check_write(
+                        conn,
+                        schema,
+                        &current.metadata,
+                        metadata,
+                        Some(current.revision),
+                    )
+                    .await?;
+            }
+        }
     }
-    // Nothing written: the entry is missing or not the caller's to change, the move's
-    // target is not, the precondition failed, or it was a no-op.
+    // Busy entry: the first statement of a transaction locks the row until the commit, so
+    // the check made from what it returns cannot be overtaken.
+    let mut transaction = sqlx::Acquire::begin(&mut *conn).await?;
+    for _ in 0..UNLOCKED_CHECKS {
+        let outcome = write(&mut *transaction, &check).await?;
+        match outcome {
+            UpdateOutcome::Written(entry) => {
+                transaction.commit().await?;
+                return Ok(entry);
+            }
+            UpdateOutcome::Nothing => {
+                return unchanged(&mut transaction, principal, data_id, patch, if_match).await;
+            }
+            UpdateOutcome::Recheck { current, schema } => {
+                stale_precondition(if_match, &current)?;
+                check = state
+                    .schemas
+                    .check_write(
+                        &mut transaction,
+                        schema,
+                        &current.metadata,
+                        metadata,
+                        Some(current.revision),
+                    )
+                    .await?;
+            }
+        }
+    }
+    // Only the schemas can still be changing, each PUT overtaking the last check.
+    Err(ApiError::DatabaseTimedOut)
+}
+
+/// A stale `If-Match` is a 412 before the document is checked: the caller must first see
+/// the entry as it is.
+fn stale_precondition(if_match: Option<&IfMatch>, current: &DataEntry) -> Result<(), ApiError> {
+    match if_match {
+        Some(condition) if !condition.matches(current.revision) => {
+            Err(ApiError::PreconditionFailed {
+                current_etag: current.etag(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Why an update wrote nothing: the entry is missing or not the caller's to change, the
+/// move's target is not, the precondition failed, or it was a no-op (the current entry).
+async fn unchanged(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    data_id: Uuid,
+    patch: &DataEntryPatch,
+    if_match: Option<&IfMatch>,
+) -> Result<DataEntry, ApiError> {
     let current = get_writable(conn, principal, data_id).await?;
     if let Some(target) = patch.project_id
         && target != current.project_id
@@ -160,14 +287,8 @@ pub async fn update(
             return Err(refusal(conn, principal, target, Role::Editor).await);
         }
     }
-    match if_match {
-        Some(condition) if !condition.matches(current.revision) => {
-            Err(ApiError::PreconditionFailed {
-                current_etag: current.etag(),
-            })
-        }
-        _ => Ok(current),
-    }
+    stale_precondition(if_match, &current)?;
+    Ok(current)
 }
 
 pub async fn delete(

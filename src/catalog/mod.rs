@@ -5,3 +5,4 @@
 pub mod entries;
 pub mod entry_reader;
 pub mod projects;
+pub mod schemas;

@@ -21,7 +21,7 @@ pub fn not_found(project: Uuid) -> ApiError {
 
 /// The caller's role in `project`, which must be at least `needed`: 404 when the caller
 /// cannot see the project at all, 403 when it can but its role is lower.
-async fn require_role(
+pub(crate) async fn require_role(
     conn: &mut sqlx::PgConnection,
     principal: &Principal,
     project: Uuid,

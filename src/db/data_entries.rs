@@ -3,9 +3,11 @@ use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::access::{self, reachable};
+use super::metadata_schemas::{self, SchemaRef, applicable_schema};
 use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
 use crate::domain::metadata_query::IndexedPaths;
+use crate::domain::metadata_schema::SchemaViolation;
 use crate::domain::search::{Cursor, MetadataPosition, SortValue, metadata_path_documents};
 use crate::domain::{
     Access, DataEntry, DataEntryPatch, MetadataLimits, NewDataEntry, Role, SearchQuery, SortKey,
@@ -19,8 +21,9 @@ pub struct Actor<'a> {
 }
 
 /// Inserts the entry into `project` (the caller's personal project when `None`) and its
-/// `create` history row, in one statement, if the caller may create entries there; `None`
-/// if not. The metadata's size is measured by the database, as on every later write
+/// `create` history row, in one statement, if the caller may create entries there and the
+/// schema that applies there is the one `check` was made with; `None` if not. The
+/// metadata's size is measured by the database, as on every later write
 /// (`metadata_within_limits`).
 pub async fn insert(
     conn: &mut PgConnection,
@@ -29,6 +32,7 @@ pub async fn insert(
     entry: &NewDataEntry,
     limits: &MetadataLimits,
     actor: &Actor<'_>,
+    check: &SchemaCheck,
 ) -> DbResult<Option<DataEntry>> {
     const INSERT: &str = concat!(
         "WITH target AS (
@@ -37,18 +41,20 @@ pub async fn insert(
         ), created AS (
             INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type,
                                       pipeline_status, physical_sample_id, raw_size_gb, metadata,
-                                      project_id)
+                                      project_id, metadata_valid, metadata_errors)
             SELECT $1, $2, $3, $4, $5, $6, $7, metadata_within_limits($8, $12, $13),
-                   target.project_id
-            FROM target WHERE ",
+                   target.project_id, $18, $19
+            FROM target ",
+        applicable_schema!("target.project_id", "$4"),
+        " WHERE s.schema_id IS NOT DISTINCT FROM $17 AND ",
         reachable!("target.project_id", "$2", "$15", "$16"),
         "   RETURNING *
         ), recorded AS (
             INSERT INTO data_entry_history (data_id, owner_id, project_id, revision, operation,
                                             changed_at, actor_user_id, actor_key_id, request_id,
-                                            changes)
+                                            changes, schema_target, schema_version)
             SELECT data_id, user_id, project_id, revision, 'create', last_updated, $9, $10, $11,
-                   data_entry_changes(NULL, to_jsonb(created))
+                   data_entry_changes(NULL, to_jsonb(created)), $20, $21
             FROM created
         )
         SELECT * FROM created"
@@ -70,6 +76,11 @@ pub async fn insert(
         .bind(project)
         .bind(Role::Editor)
         .bind(access.projects)
+        .bind(check.schema.map(|schema| schema.schema_id))
+        .bind(check.valid())
+        .bind(check.errors())
+        .bind(check.schema.map(|schema| schema.target.as_str()))
+        .bind(check.schema.map(|schema| schema.version))
         .fetch_optional(conn)
         .await?;
     Ok(inserted)
@@ -150,6 +161,7 @@ pub async fn get_many(
 }
 
 /// How a write treats the metadata document.
+#[derive(Debug, Clone, Copy)]
 pub enum MetadataWrite<'a> {
     /// RFC 7396 merge of this patch (or leave alone when `None`).
     Merge(Option<&'a Value>),
@@ -157,12 +169,53 @@ pub enum MetadataWrite<'a> {
     Replace(&'a Value),
 }
 
+/// Which schema a write's resulting metadata was checked against and what it found.
+#[derive(Debug, Clone, Default)]
+pub struct SchemaCheck {
+    /// `None`: the write expects no schema to apply.
+    pub schema: Option<SchemaRef>,
+    /// What the schema found (empty: valid); unused when `schema` is `None`.
+    pub violations: Vec<SchemaViolation>,
+    /// The revision the checked document was merged from: the write applies only to it.
+    pub revision: Option<i64>,
+}
+
+impl SchemaCheck {
+    fn valid(&self) -> Option<bool> {
+        self.schema.map(|_| self.violations.is_empty())
+    }
+
+    fn errors(&self) -> Option<sqlx::types::Json<&[SchemaViolation]>> {
+        self.schema
+            .map(|_| sqlx::types::Json(self.violations.as_slice()))
+    }
+}
+
+/// What `update` did.
+#[derive(Debug)]
+pub enum UpdateOutcome {
+    Written(DataEntry),
+    /// Nothing was written: a schema other than the checked one applies to the result, or
+    /// the row is no longer at the checked revision. Here is the row as it is, with the
+    /// schema that applies, to check again.
+    Recheck {
+        current: DataEntry,
+        schema: Option<SchemaRef>,
+    },
+    /// Nothing was written for any other reason (missing, not the caller's, the move's
+    /// target not the caller's, a stale `If-Match`, or a no-op).
+    Nothing,
+}
+
 /// Applies a change, and records it in the history, in one statement.
 ///
 /// The row is locked (`before`), every new value is computed from the locked row, so
 /// concurrent writers serialise and none loses another's change. Nothing is written when
 /// the change would leave the row as it is, or when `expected_revisions` is given and the
-/// row is at none of them: then `None` comes back and the caller looks at the current row.
+/// row is at none of them. Nor when the metadata schema that applies to the result (after a
+/// change of type or project too) is not the one `check` names, or the row is not at the
+/// revision `check` was made from: then the current row comes back to be checked again, so
+/// a document is only ever stored after the schema that applies has seen it.
 #[allow(clippy::too_many_arguments)]
 pub async fn update(
     conn: &mut PgConnection,
@@ -173,7 +226,8 @@ pub async fn update(
     expected_revisions: Option<&[i64]>,
     limits: &MetadataLimits,
     actor: &Actor<'_>,
-) -> DbResult<Option<DataEntry>> {
+    check: &SchemaCheck,
+) -> DbResult<UpdateOutcome> {
     // `merged` is the new metadata, computed once from the locked row; the limits are
     // checked only when the document changes. The history row's `changes` is the same
     // shape `data_entry_changes` gives, written out: these are the columns an update can
@@ -187,6 +241,17 @@ pub async fn update(
         " AND ($21::uuid IS NULL OR ",
         reachable!("$21", "$2", "$19", "$20"),
         ") FOR UPDATE
+        ), guard AS (
+            SELECT s.schema_id, s.target AS schema_target, s.version AS schema_version,
+                   s.mode AS schema_mode,
+                   s.schema_id IS DISTINCT FROM $22
+                   OR ($23::bigint IS NOT NULL AND b.revision <> $23) AS stale
+            FROM before AS b ",
+        applicable_schema!(
+            "COALESCE($21, b.project_id)",
+            "COALESCE($4, b.char_source_type)"
+        ),
+        "
         ), merged AS (
             SELECT CASE WHEN $10::jsonb IS NULL THEN b.metadata
                         WHEN $11 THEN $10::jsonb
@@ -203,10 +268,12 @@ pub async fn update(
                 project_id = COALESCE($21, e.project_id),
                 metadata = CASE WHEN m.metadata = e.metadata THEN e.metadata
                                 ELSE metadata_within_limits(m.metadata, $12, $13) END,
+                metadata_valid = $24,
+                metadata_errors = $25,
                 revision = e.revision + 1,
                 last_updated = greatest(now(), e.last_updated + interval '1 microsecond')
-            FROM before AS b, merged AS m
-            WHERE e.data_id = b.data_id
+            FROM before AS b, merged AS m, guard AS g
+            WHERE e.data_id = b.data_id AND NOT g.stale
               AND ($14::bigint[] IS NULL OR e.revision = ANY($14))
               AND (e.raw_name, e.char_source_type, e.pipeline_status, e.physical_sample_id,
                    e.raw_size_gb, e.tags, e.project_id, e.metadata)
@@ -222,7 +289,7 @@ pub async fn update(
         ), recorded AS (
             INSERT INTO data_entry_history (data_id, owner_id, project_id, revision, operation,
                                             changed_at, actor_user_id, actor_key_id, request_id,
-                                            changes)
+                                            changes, schema_target, schema_version)
             SELECT c.data_id, c.user_id, c.project_id, c.revision, 'update', c.last_updated,
                    $15, $16, $17,
                    field_change('raw_name', b.raw_name, c.raw_name)
@@ -240,10 +307,16 @@ pub async fn update(
                           FROM jsonb_object_keys(
                                    CASE WHEN $11 THEN b.metadata || c.metadata
                                         ELSE $10::jsonb END) AS keys (k)
-                          WHERE b.metadata -> k IS DISTINCT FROM c.metadata -> k)) END
+                          WHERE b.metadata -> k IS DISTINCT FROM c.metadata -> k)) END,
+                   $26, $27
             FROM changed AS c CROSS JOIN before AS b
         )
-        SELECT * FROM changed"
+        SELECT true AS written, NULL::bigint AS schema_id, NULL::text AS schema_target,
+               NULL::integer AS schema_version, NULL::text AS schema_mode, c.*
+        FROM changed AS c
+        UNION ALL
+        SELECT false, g.schema_id, g.schema_target, g.schema_version, g.schema_mode, b.*
+        FROM before AS b CROSS JOIN guard AS g WHERE g.stale"
     );
     let (set_sample, sample) = patch.physical_sample_id.clone().into_column();
     let (set_size, size) = patch.raw_size_gb.clone().into_column();
@@ -251,7 +324,7 @@ pub async fn update(
         MetadataWrite::Merge(document) => (false, document),
         MetadataWrite::Replace(document) => (true, Some(document)),
     };
-    let entry = sqlx::query_as(UPDATE)
+    let row = sqlx::query(UPDATE)
         .bind(data_id)
         .bind(access.user_id)
         .bind(patch.raw_name.as_deref())
@@ -273,9 +346,25 @@ pub async fn update(
         .bind(Role::Editor)
         .bind(access.projects)
         .bind(patch.project_id)
+        .bind(check.schema.map(|schema| schema.schema_id))
+        .bind(check.revision)
+        .bind(check.valid())
+        .bind(check.errors())
+        .bind(check.schema.map(|schema| schema.target.as_str()))
+        .bind(check.schema.map(|schema| schema.version))
         .fetch_optional(conn)
         .await?;
-    Ok(entry)
+    let Some(row) = row else {
+        return Ok(UpdateOutcome::Nothing);
+    };
+    let entry = DataEntry::from_row(&row)?;
+    if row.try_get("written")? {
+        return Ok(UpdateOutcome::Written(entry));
+    }
+    Ok(UpdateOutcome::Recheck {
+        current: entry,
+        schema: metadata_schemas::schema_ref(&row)?,
+    })
 }
 
 fn limit_as_i32(limit: usize) -> i32 {
@@ -337,7 +426,10 @@ const HISTORY: &str = concat!(
         LIMIT 1
     )
     SELECT data_id, revision, operation, changed_at, actor_user_id, actor_key_id,
-           request_id, changes
+           request_id, changes,
+           CASE WHEN schema_version IS NOT NULL
+                THEN jsonb_build_object('char_source_type', schema_target,
+                                        'version', schema_version) END AS schema
     FROM data_entry_history
     WHERE ",
     reachable!("(SELECT project_id FROM project)", "$2", "'viewer'", "$5"),
@@ -588,6 +680,15 @@ pub(super) fn push_filters(
     }
     if let Some(status) = query.status {
         sql.push(" AND pipeline_status = ").push_bind(status);
+    }
+    match query.metadata_valid {
+        Some(Some(valid)) => {
+            sql.push(" AND metadata_valid = ").push_bind(valid);
+        }
+        Some(None) => {
+            sql.push(" AND metadata_valid IS NULL");
+        }
+        None => {}
     }
     for (column, bound, value) in [
         ("upload_datetime", ">=", query.upload_min),

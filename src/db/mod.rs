@@ -8,6 +8,7 @@ pub mod files;
 pub mod idempotency;
 mod metadata_filters;
 pub mod metadata_index;
+pub mod metadata_schemas;
 pub mod physical_samples;
 pub mod projects;
 mod row;

@@ -70,6 +70,8 @@ from_row!(DataEntry {
     metadata,
     revision,
     tags,
+    metadata_valid,
+    metadata_errors,
 });
 from_row!(HistoryRecord {
     data_id,
@@ -80,6 +82,7 @@ from_row!(HistoryRecord {
     actor_key_id,
     request_id,
     changes,
+    schema,
 });
 from_row!(PhysicalSample {
     physical_sample_id,

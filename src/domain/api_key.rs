@@ -170,6 +170,7 @@ fn parse_scopes(value: Value) -> Result<Vec<Scope>, FieldError> {
                     Scope::NAMES.join(", ")
                 ),
                 allowed_values: Some(Scope::NAMES.to_vec()),
+                violation: None,
             })?;
         if !scopes.contains(&scope) {
             scopes.push(scope);

@@ -27,6 +27,12 @@ pub struct DataEntry {
     pub project_id: Uuid,
     pub metadata: Value,
     pub revision: i64,
+    /// Whether the metadata fits the project's schema for the entry's type, as last
+    /// checked; `None` when no schema applies.
+    pub metadata_valid: Option<bool>,
+    /// How it does not fit (`[{"path", "message", "keyword"}]`); `None` when no schema
+    /// applies.
+    pub metadata_errors: Option<Value>,
     /// Shown only by the `/v2` files; the native entry has no tags member (yet).
     #[serde(skip)]
     pub tags: Vec<String>,
@@ -47,6 +53,8 @@ impl DataEntry {
         "project_id",
         "metadata",
         "revision",
+        "metadata_valid",
+        "metadata_errors",
         "version",
     ];
 
@@ -292,6 +300,7 @@ pub(super) fn parse_enum<T: std::str::FromStr>(
             names.join(", ")
         ),
         allowed_values: Some(names.to_vec()),
+        violation: None,
     };
     match value {
         Value::String(text) => text.parse().map_err(|_| invalid(format!("'{text}'"))),

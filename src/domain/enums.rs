@@ -67,6 +67,15 @@ text_enum! {
 }
 
 text_enum! {
+    /// How a project's metadata schema applies to writes: `enforce` refuses a write whose
+    /// resulting metadata does not validate; `report` stores it and flags the entry.
+    pub enum SchemaMode {
+        Enforce => "enforce",
+        Report => "report",
+    }
+}
+
+text_enum! {
     /// Where the entry's processing pipeline is.
     #[derive(Default)]
     pub enum PipelineStatus {

@@ -10,6 +10,18 @@ pub struct FieldError {
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_values: Option<Vec<&'static str>>,
+    /// For a metadata schema violation: where it is and which keyword failed (boxed: most
+    /// errors have none, and every error travels in a `Result`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub violation: Option<Box<ViolationAt>>,
+}
+
+/// Where a metadata schema violation is: `path` a JSON Pointer into the metadata document,
+/// `keyword` the schema keyword that failed (`minimum`, `required`, ...).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ViolationAt {
+    pub path: String,
+    pub keyword: String,
 }
 
 impl FieldError {
@@ -19,6 +31,7 @@ impl FieldError {
             code,
             message: message.into(),
             allowed_values: None,
+            violation: None,
         }
     }
 

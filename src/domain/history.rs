@@ -19,4 +19,7 @@ pub struct HistoryRecord {
     pub actor_key_id: Option<Uuid>,
     pub request_id: Option<String>,
     pub changes: Value,
+    /// The metadata schema the change was checked against (`{"char_source_type",
+    /// "version"}`), `null` when none applied.
+    pub schema: Option<Value>,
 }

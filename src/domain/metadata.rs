@@ -73,6 +73,14 @@ impl MetadataPatch {
     }
 }
 
+/// The document an RFC 7396 merge of `patch` into `document` gives: the same document the
+/// database's `jsonb_merge_patch` stores, so it can be checked before it is written.
+pub fn merged(document: &Value, patch: &Value) -> Value {
+    let mut result = document.clone();
+    json_patch::merge(&mut result, patch);
+    result
+}
+
 /// Checks one member (`key`: `value`) that sits at `depth`, and everything below it.
 fn check_node(
     field: &str,
@@ -148,6 +156,16 @@ mod tests {
         assert_eq!(
             parse(json!({"a": {"k\u{0}": 1}})).unwrap_err().code,
             "nul_character"
+        );
+    }
+
+    #[test]
+    fn a_merge_deletes_nulls_merges_objects_and_replaces_the_rest() {
+        let document = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1]});
+        let patch = json!({"a": null, "b": {"c": null, "x": 4}, "e": [2]});
+        assert_eq!(
+            merged(&document, &patch),
+            json!({"b": {"d": 3, "x": 4}, "e": [2]})
         );
     }
 

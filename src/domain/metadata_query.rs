@@ -272,6 +272,7 @@ pub fn parse_condition(parameter: &str, op: &str, value: &str) -> Result<Conditi
                     OPERATORS.join(", ")
                 ),
                 allowed_values: Some(OPERATORS.to_vec()),
+                violation: None,
             });
         }
     };

@@ -12,6 +12,7 @@ pub mod file_query;
 pub mod history;
 pub mod metadata;
 pub mod metadata_query;
+pub mod metadata_schema;
 pub mod patch;
 pub mod physical_sample;
 pub mod precondition;
@@ -24,7 +25,7 @@ pub mod units;
 
 pub use access::Access;
 pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};
-pub use enums::{CharSourceType, PipelineStatus, Role, Scope};
+pub use enums::{CharSourceType, PipelineStatus, Role, SchemaMode, Scope};
 pub use field_error::FieldError;
 pub use fields::FieldSelection;
 pub use metadata::{MetadataLimits, MetadataPatch};

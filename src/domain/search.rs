@@ -111,6 +111,9 @@ pub struct SearchQuery {
     pub status: Option<PipelineStatus>,
     /// The SDK asked for a type or status labcat never stores: the answer is empty.
     pub matches_nothing: bool,
+    /// `metadata_valid=true|false|null`: what the metadata schema said of the entry
+    /// (`null`: no schema applies).
+    pub metadata_valid: Option<Option<bool>>,
     pub upload_min: Option<DateTime<Utc>>,
     pub upload_max: Option<DateTime<Utc>>,
     pub updated_min: Option<DateTime<Utc>>,
@@ -136,6 +139,7 @@ impl Default for SearchQuery {
             data_type: None,
             status: None,
             matches_nothing: false,
+            metadata_valid: None,
             upload_min: None,
             upload_max: None,
             updated_min: None,
@@ -313,6 +317,23 @@ impl SearchQuery {
                             .map_err(|()| enum_error(name, other, PipelineStatus::NAMES))?,
                     ),
                 }
+            }
+            "metadata_valid" => {
+                self.metadata_valid = Some(match value {
+                    "true" => Some(true),
+                    "false" => Some(false),
+                    "null" => None,
+                    _ => {
+                        return Err(FieldError {
+                            allowed_values: Some(vec!["true", "false", "null"]),
+                            ..FieldError::invalid_value(
+                                name,
+                                "'metadata_valid' must be true, false or null (no schema \
+                                 applies)",
+                            )
+                        });
+                    }
+                })
             }
             "upload_datetime_min" => self.upload_min = Some(parse_time(name, value)?),
             "upload_datetime_max" => self.upload_max = Some(parse_time(name, value)?),

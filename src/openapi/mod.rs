@@ -18,6 +18,7 @@ use crate::routes::v2::{
 };
 use crate::routes::{
     api_keys, data_entries, discovery, docs, health, metadata, metrics, physical_samples, projects,
+    schemas as metadata_schemas,
 };
 use responses::*;
 use v2::{
@@ -84,6 +85,11 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         projects::put_member,
         projects::remove_member,
         projects::physical_samples,
+        metadata_schemas::get,
+        metadata_schemas::versions,
+        metadata_schemas::put,
+        metadata_schemas::delete,
+        metadata_schemas::check,
         v2_files::list,
         v2_files::get,
         v2_files::update,
@@ -146,6 +152,9 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         (name = "projects", description = "What a lab shares: every entry and sample belongs \
             to one project, and a member's role there (`viewer`, `editor`, `admin`) decides \
             what it may do with them."),
+        (name = "schemas", description = "A project's JSON Schema for the metadata of each \
+            data type, enforced (invalid writes refused) or reported (entries flagged with \
+            `metadata_valid` and `metadata_errors`)."),
         (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
         (name = "service", description = "Health, metrics and this description; no key needed."),
         (name = "v2 files", description = "The Seven Bridges-compatible surface: point \

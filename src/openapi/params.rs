@@ -91,6 +91,10 @@ pub struct SearchFilters {
     /// nothing.
     #[param(schema_with = status_schema)]
     pub status: Option<String>,
+    /// What the project's metadata schema for the entry's type says of its metadata:
+    /// `false` finds the entries a `report` schema flagged, `null` those no schema applies to.
+    #[param(schema_with = metadata_valid_schema)]
+    pub metadata_valid: Option<String>,
     /// Uploaded at or after: RFC 3339, `YYYY-MM-DD HH:MM:SS[.f][±HH:MM]` or `YYYY-MM-DD`
     /// (no offset: UTC).
     pub upload_datetime_min: Option<String>,
@@ -194,6 +198,10 @@ fn data_type_schema() -> utoipa::openapi::schema::Object {
 
 fn status_schema() -> utoipa::openapi::schema::Object {
     string_enum(&status_values())
+}
+
+fn metadata_valid_schema() -> utoipa::openapi::schema::Object {
+    string_enum(&["true", "false", "null"])
 }
 
 fn order_by_schema() -> utoipa::openapi::schema::Object {

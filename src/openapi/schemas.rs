@@ -130,6 +130,13 @@ pub struct DataEntry {
     /// +1 on every effective change; the ETag is this number in quotes.
     #[schema(required = false, minimum = 1)]
     pub revision: i64,
+    /// Whether the metadata fits the project's schema for the entry's type, as last checked
+    /// (`null`: no schema applies).
+    #[schema(required = false)]
+    pub metadata_valid: Option<bool>,
+    /// How it does not fit (`[]` when it does; `null`: no schema applies).
+    #[schema(required = false)]
+    pub metadata_errors: Option<Vec<SchemaViolation>>,
     /// The server's version.
     #[schema(required = false)]
     pub version: String,
@@ -270,6 +277,105 @@ pub struct HistoryRecord {
     /// `{"<field>": {"before": ..., "after": ...}}`; metadata as a key-level diff.
     #[schema(value_type = Object)]
     pub changes: serde_json::Value,
+    /// The metadata schema the change was checked against; `null` when none applied.
+    #[schema(required = true)]
+    pub schema: Option<HistorySchema>,
+}
+
+/// The schema version a change was checked against.
+#[derive(ToSchema)]
+pub struct HistorySchema {
+    /// The schema's data type, or `default`.
+    pub char_source_type: String,
+    pub version: i32,
+}
+
+/// One way metadata breaks a schema.
+#[derive(ToSchema)]
+pub struct SchemaViolation {
+    /// JSON Pointer into the metadata (`""`: the document itself).
+    pub path: String,
+    pub message: String,
+    /// The schema keyword that failed, e.g. `minimum`, `required`, `x-dimension`.
+    pub keyword: String,
+}
+
+/// A version of a project's metadata schema for one data type.
+#[derive(ToSchema)]
+pub struct MetadataSchema {
+    pub project_id: Uuid,
+    /// A `char_source_type`, or `default`.
+    pub char_source_type: String,
+    /// 1 for the first PUT, +1 for each later one.
+    pub version: i32,
+    #[schema(inline)]
+    pub mode: SchemaModeName,
+    /// The JSON Schema.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    /// Earlier versions only: when a later PUT or a DELETE replaced it.
+    #[schema(required = false)]
+    pub retired_at: DateTime<Utc>,
+    /// PUT answers only: how many stored entries are being rechecked in the background.
+    #[schema(required = false)]
+    pub rechecking: i64,
+}
+
+#[derive(ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaModeName {
+    Enforce,
+    Report,
+}
+
+/// `PUT /projects/{project_id}/schemas/{char_source_type}`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(examples(json!({
+    "mode": "enforce",
+    "schema": {
+        "type": "object",
+        "required": ["temperature"],
+        "properties": {"temperature": {"x-dimension": "temperature"}}
+    }
+})))]
+pub struct MetadataSchemaChange {
+    #[schema(inline)]
+    pub mode: SchemaModeName,
+    /// A JSON Schema: an object or a boolean.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+}
+
+/// `POST /projects/{project_id}/schemas/{char_source_type}/check`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataSchemaTrial {
+    /// The candidate JSON Schema.
+    #[schema(value_type = Object)]
+    pub schema: serde_json::Value,
+    /// Accepted and ignored: a dry run lists every violation either way.
+    #[schema(inline, required = false)]
+    pub mode: SchemaModeName,
+}
+
+/// What a candidate schema would say of the stored entries.
+#[derive(ToSchema)]
+pub struct MetadataSchemaDryRun {
+    /// Entries the candidate would be for.
+    pub checked: i64,
+    /// How many of them would fail it.
+    pub failing: i64,
+    /// The first 20 failing entries, by `data_id`.
+    pub first_failing: Vec<FailingEntry>,
+}
+
+#[derive(ToSchema)]
+pub struct FailingEntry {
+    pub data_id: Uuid,
+    pub errors: Vec<SchemaViolation>,
 }
 
 #[derive(ToSchema)]
@@ -491,6 +597,13 @@ pub struct ProblemFieldError {
     /// For enum fields, the values that would have been accepted.
     #[schema(required = false)]
     pub allowed_values: Vec<String>,
+    /// For a metadata schema violation (`code` `schema_violation`): the JSON Pointer into
+    /// the metadata.
+    #[schema(required = false)]
+    pub path: String,
+    /// For a metadata schema violation: the schema keyword that failed.
+    #[schema(required = false)]
+    pub keyword: String,
 }
 
 /// `GET /healthz`.

@@ -35,6 +35,7 @@ pub(crate) mod physical_samples;
 pub(crate) mod projects;
 pub mod public_url;
 mod response;
+pub(crate) mod schemas;
 pub(crate) mod v2;
 
 use actix_web::body::BoxBody;
@@ -87,6 +88,14 @@ route_table! {
         delete => projects::remove_member,
     }
     "/projects/{project_id}/physical_samples" => { get => projects::physical_samples }
+    // Before `/projects/{project_id}/schemas/{char_source_type}`, as for the facets above.
+    "/projects/{project_id}/schemas/{char_source_type}/versions" => { get => schemas::versions }
+    "/projects/{project_id}/schemas/{char_source_type}/check" => { post => schemas::check }
+    "/projects/{project_id}/schemas/{char_source_type}" => {
+        get => schemas::get,
+        put => schemas::put,
+        delete => schemas::delete,
+    }
 }
 
 /// Every `(method, path)` actix serves, `/v2` included: what `/openapi.json` must describe.

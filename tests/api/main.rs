@@ -25,6 +25,7 @@ mod physical_samples;
 mod process;
 mod projects;
 mod public_urls;
+mod schemas;
 mod search;
 mod upgrade;
 mod v2;

@@ -23,9 +23,13 @@ pub fn sbg_error(error: &ApiError) -> (StatusCode, Value) {
         ApiError::Invalid(errors) | ApiError::BadQuery(errors) | ApiError::BadRequest(errors)
             if !errors.is_empty() =>
         {
+            // A schema violation names where in the metadata it is (`metadata/t: ...`).
             errors
                 .iter()
-                .map(|e| e.message.as_str())
+                .map(|e| match &e.violation {
+                    Some(_) => format!("{}: {}", e.field, e.message),
+                    None => e.message.clone(),
+                })
                 .collect::<Vec<_>>()
                 .join("; ")
         }
