@@ -1,3 +1,5 @@
+use std::ops::ControlFlow;
+
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -185,9 +187,12 @@ pub async fn update(
     let expected = if_match.and_then(IfMatch::revisions);
     let request_id = telemetry::current_request_id();
     let actor = actor(principal, &request_id);
-    let write = async |conn: &mut PgConnection, check: &SchemaCheck| {
-        db::data_entries::update(
-            conn,
+    // One try: the entry written or as it stays (`Break`), or the check to try again with.
+    let attempt = async |conn: &mut PgConnection,
+                         check: &SchemaCheck|
+           -> Result<ControlFlow<DataEntry, SchemaCheck>, ApiError> {
+        let outcome = db::data_entries::update(
+            &mut *conn,
             principal.access(),
             data_id,
             patch,
@@ -197,21 +202,15 @@ pub async fn update(
             &actor,
             check,
         )
-        .await
-    };
-    // First as if no schema applied (the statement refuses if one does), so an entry
-    // without a schema pays nothing for schemas.
-    let mut check = SchemaCheck::default();
-    for _ in 0..UNLOCKED_CHECKS {
-        let outcome = write(&mut *conn, &check).await?;
+        .await?;
         match outcome {
-            UpdateOutcome::Written(entry) => return Ok(entry),
-            UpdateOutcome::Nothing => {
-                return unchanged(conn, principal, data_id, patch, if_match).await;
-            }
+            UpdateOutcome::Written(entry) => Ok(ControlFlow::Break(entry)),
+            UpdateOutcome::Nothing => unchanged(conn, principal, data_id, patch, if_match)
+                .await
+                .map(ControlFlow::Break),
             UpdateOutcome::Recheck { current, schema } => {
                 stale_precondition(if_match, &current)?;
-                check = state
+                let check = state
                     .schemas
                     .check_write(
                         conn,
@@ -221,35 +220,29 @@ pub async fn update(
                         Some(current.revision),
                     )
                     .await?;
+                Ok(ControlFlow::Continue(check))
             }
+        }
+    };
+    // First as if no schema applied (the statement refuses if one does), so an entry
+    // without a schema pays nothing for schemas.
+    let mut check = SchemaCheck::default();
+    for _ in 0..UNLOCKED_CHECKS {
+        match attempt(&mut *conn, &check).await? {
+            ControlFlow::Break(entry) => return Ok(entry),
+            ControlFlow::Continue(next) => check = next,
         }
     }
     // Busy entry: the first statement of a transaction locks the row until the commit, so
     // the check made from what it returns cannot be overtaken.
     let mut transaction = sqlx::Acquire::begin(&mut *conn).await?;
     for _ in 0..UNLOCKED_CHECKS {
-        let outcome = write(&mut *transaction, &check).await?;
-        match outcome {
-            UpdateOutcome::Written(entry) => {
+        match attempt(&mut transaction, &check).await? {
+            ControlFlow::Break(entry) => {
                 transaction.commit().await?;
                 return Ok(entry);
             }
-            UpdateOutcome::Nothing => {
-                return unchanged(&mut transaction, principal, data_id, patch, if_match).await;
-            }
-            UpdateOutcome::Recheck { current, schema } => {
-                stale_precondition(if_match, &current)?;
-                check = state
-                    .schemas
-                    .check_write(
-                        &mut transaction,
-                        schema,
-                        &current.metadata,
-                        metadata,
-                        Some(current.revision),
-                    )
-                    .await?;
-            }
+            ControlFlow::Continue(next) => check = next,
         }
     }
     // Only the schemas can still be changing, each PUT overtaking the last check.

@@ -122,23 +122,13 @@ pub struct SchemaView {
     #[serde(serialize_with = "crate::domain::timestamp::serialize")]
     pub created_at: chrono::DateTime<chrono::Utc>,
     #[serde(
-        serialize_with = "serialize_optional_time",
+        serialize_with = "crate::domain::timestamp::serialize_optional",
         skip_serializing_if = "Option::is_none"
     )]
     pub retired_at: Option<chrono::DateTime<chrono::Utc>>,
     /// After a PUT or DELETE: how many stored entries are being rechecked in the background.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rechecking: Option<i64>,
-}
-
-fn serialize_optional_time<S: serde::Serializer>(
-    time: &Option<chrono::DateTime<chrono::Utc>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match time {
-        Some(time) => crate::domain::timestamp::serialize(time, serializer),
-        None => serializer.serialize_none(),
-    }
 }
 
 impl From<StoredSchema> for SchemaView {

@@ -261,11 +261,11 @@ pub struct ApiKeyView {
     pub user_id: String,
     #[serde(serialize_with = "timestamp::serialize")]
     pub created_at: DateTime<Utc>,
-    #[serde(serialize_with = "optional_timestamp")]
+    #[serde(serialize_with = "timestamp::serialize_optional")]
     pub expires_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "optional_timestamp")]
+    #[serde(serialize_with = "timestamp::serialize_optional")]
     pub last_used_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "optional_timestamp")]
+    #[serde(serialize_with = "timestamp::serialize_optional")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// `active`, `expired` or `revoked`.
     pub status: &'static str,
@@ -286,16 +286,6 @@ impl ApiKeyView {
         } else {
             "active"
         }
-    }
-}
-
-fn optional_timestamp<S: serde::Serializer>(
-    at: &Option<DateTime<Utc>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match at {
-        Some(at) => timestamp::serialize(at, serializer),
-        None => serializer.serialize_none(),
     }
 }
 

@@ -12,6 +12,17 @@ pub fn serialize<S: Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::
     serializer.serialize_str(&format(at))
 }
 
+/// `serialize`, or `null` for `None`.
+pub fn serialize_optional<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serialize(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 /// Whether PostgreSQL can store and compare this instant: years 1 to 9999 (its own range is
 /// wider, but chrono's and every client's is not; anything else is a client's mistake).
 pub fn storable(at: &DateTime<Utc>) -> bool {
