@@ -16,6 +16,7 @@ mod row;
 pub mod secrets;
 mod units;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::LazyLock;
 use std::time::Duration;

@@ -18,7 +18,7 @@ use crate::routes::v2::{
 };
 use crate::routes::{
     api_keys, data_entries, discovery, docs, events, health, metadata, metrics, physical_samples,
-    projects, schemas as metadata_schemas,
+    projects, schemas as metadata_schemas, webhooks,
 };
 use responses::*;
 use v2::{
@@ -91,6 +91,13 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         metadata_schemas::delete,
         metadata_schemas::check,
         events::list,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::redeliver,
         v2_files::list,
         v2_files::get,
         v2_files::update,
@@ -159,6 +166,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             `metadata_valid` and `metadata_errors`)."),
         (name = "events", description = "The change feed: follow changes (polled or live, \
             as Server-Sent Events) instead of polling the entries."),
+        (name = "webhooks", description = "A project's subscriptions to its events, delivered \
+            as signed POSTs (Standard Webhooks), with their delivery records."),
         (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
         (name = "service", description = "Health, metrics and this description; no key needed."),
         (name = "v2 files", description = "The Seven Bridges-compatible surface: point \

@@ -31,3 +31,4 @@ mod search;
 mod upgrade;
 mod v2;
 mod v2_projects;
+mod webhooks;
