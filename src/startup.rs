@@ -152,7 +152,7 @@ impl Application {
             entry_reader,
             pool,
             metadata_limits: settings.limits.metadata,
-            schemas: SchemaCache::new(settings.limits.schema),
+            schemas: SchemaCache::new(settings.limits.schema, metrics.schema_checked_writes()),
             indexed_paths,
             max_body_bytes: settings.server.max_body_bytes,
             require_if_match: settings.writes.require_if_match,
