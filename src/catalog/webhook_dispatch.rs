@@ -127,10 +127,14 @@ async fn run(pool: PgPool, client: reqwest::Client, settings: WebhookSettings) {
                 tracing::warn!(%error, "could not deliver webhooks");
                 0
             });
-        pause = if enqueued + attempted > 0 {
+        // Deliveries made: there may be more due at once (an entry's next event waits for
+        // its previous one). New events only: soon again. Nothing: back off.
+        pause = if attempted > 0 {
+            Duration::ZERO
+        } else if enqueued > 0 {
             BUSY_PAUSE
         } else {
-            (pause * 2).min(IDLE_PAUSE)
+            (pause * 2).clamp(BUSY_PAUSE, IDLE_PAUSE)
         };
     }
 }
