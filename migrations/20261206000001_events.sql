@@ -1,5 +1,7 @@
 -- The change feed: one event per effective change, appended in the statement (or the
 -- transaction) that makes the change, so an event exists exactly when its change committed.
+-- (Entry events: every statement writing a history row also appends its event, see
+-- `announce_entry_changes!` in src/db/events.rs.)
 --
 -- An event's place in the feed (`position`) is not its `event_id`: ids are drawn when rows
 -- are inserted, and transactions commit in another order, so a reader following ids would
@@ -68,36 +70,3 @@ BEGIN
     PERFORM pg_notify('labcat_events', newest::text);
     RETURN newest;
 END $$;
-
--- Entry events come from the history rows, whichever statement writes them: a create, an
--- update (a move when the project changed) or a delete. The project a moved entry left is
--- told it left, and nothing about where it went.
-CREATE FUNCTION data_entry_history_announce() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO events (type, project_id, data_id, revision, occurred_at, actor_user_id,
-                        actor_key_id, history_id, changes)
-    SELECT CASE h.operation
-               WHEN 'create' THEN 'entry.created'
-               WHEN 'delete' THEN 'entry.deleted'
-               WHEN 'update' THEN CASE WHEN h.changes ? 'project_id' THEN 'entry.moved'
-                                       ELSE 'entry.updated' END
-           END,
-           h.project_id, h.data_id, h.revision, h.changed_at, h.actor_user_id,
-           h.actor_key_id, h.history_id, NULL
-    FROM announced AS h
-    WHERE h.project_id IS NOT NULL
-    UNION ALL
-    SELECT 'entry.moved', (h.changes -> 'project_id' ->> 'before')::uuid, h.data_id,
-           h.revision, h.changed_at, h.actor_user_id, h.actor_key_id, NULL,
-           jsonb_build_object('project_id',
-                              jsonb_build_object('before', h.changes -> 'project_id' -> 'before'))
-    FROM announced AS h
-    WHERE h.operation = 'update' AND h.changes ? 'project_id';
-    RETURN NULL;
-END $$;
-
-CREATE TRIGGER data_entry_history_announce
-    AFTER INSERT ON data_entry_history
-    REFERENCING NEW TABLE AS announced
-    FOR EACH STATEMENT EXECUTE FUNCTION data_entry_history_announce();

@@ -3,12 +3,13 @@
 //! Two steps, both safe to run on several instances at once. *Enqueue*: for each enabled
 //! webhook (row-locked, so one instance at a time), the project's new events of the types it
 //! wants become delivery records, once each, and its cursor moves on. *Deliver*: due
-//! deliveries are claimed with a lease (`FOR UPDATE SKIP LOCKED`: each is attempted by one
-//! instance), the first pending one of each entry only, so an entry's events arrive in
-//! order; each is signed (Standard Webhooks) and POSTed, and the outcome recorded: delivered,
-//! retried later with a doubling delay, or given up after `webhooks.retry_for_hours`. A
-//! delivery whose instance dies mid-attempt is taken over when its lease runs out: at least
-//! once. Records live in the database, so a restart loses none.
+//! deliveries are claimed with a lease (one claim at a time across instances, so each is
+//! attempted by one), and of one entry's only a run from its oldest pending one on, sent one
+//! after the other, so an entry's events arrive in order (after a failure the rest of the run
+//! waits for its retry). Each is signed (Standard Webhooks) and POSTed, and the outcome
+//! recorded: delivered, retried later with a doubling delay, or given up after
+//! `webhooks.retry_for_hours`. A delivery whose instance dies mid-attempt is taken over when
+//! its lease runs out: at least once. Records live in the database, so a restart loses none.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,9 +28,9 @@ use crate::domain::event::FeedQuery;
 use crate::domain::webhook::{self, WebhookSecret, address_allowed, retry_delay};
 
 /// Events turned into deliveries per webhook per round, and deliveries claimed per round.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
 /// The pause between rounds while there is work, and the longest one while there is none.
-const BUSY_PAUSE: Duration = Duration::from_millis(20);
+const BUSY_PAUSE: Duration = Duration::from_millis(100);
 const IDLE_PAUSE: Duration = Duration::from_millis(500);
 /// Longest error text kept for a delivery.
 const MAX_ERROR_CHARS: usize = 500;
@@ -127,11 +128,12 @@ async fn run(pool: PgPool, client: reqwest::Client, settings: WebhookSettings) {
                 tracing::warn!(%error, "could not deliver webhooks");
                 0
             });
-        // Deliveries made: there may be more due at once (an entry's next event waits for
-        // its previous one). New events only: soon again. Nothing: back off.
-        pause = if attempted > 0 {
+        // A full batch: more are due at once. Some work: soon again (a round costs a few
+        // statements, so not at once: under a write load there always is a little). Nothing:
+        // back off.
+        pause = if attempted == BATCH {
             Duration::ZERO
-        } else if enqueued > 0 {
+        } else if enqueued + attempted > 0 {
             BUSY_PAUSE
         } else {
             (pause * 2).clamp(BUSY_PAUSE, IDLE_PAUSE)
@@ -198,14 +200,65 @@ async fn deliver(
     let lease = settings.attempt_timeout_seconds * 2.0 + 1.0;
     let claimed = db::webhooks::claim(pool, BATCH as i64, lease).await?;
     let attempted = claimed.len();
-    let outcomes: Vec<db::webhooks::Outcome> = futures_util::stream::iter(claimed)
-        .map(|delivery| attempt(client, seal, settings, delivery))
+    let outcomes: Vec<db::webhooks::Outcome> = futures_util::stream::iter(runs(claimed))
+        .map(|run| send_in_order(client, seal, settings, run))
         .buffer_unordered(settings.concurrency)
+        .flat_map(futures_util::stream::iter)
         .collect()
         .await;
     let disable_after = i32::try_from(settings.disable_after_failures).unwrap_or(i32::MAX);
     db::webhooks::record(pool, &outcomes, disable_after).await?;
     Ok(attempted)
+}
+
+/// The claimed deliveries as runs to send one after the other: one entry's in order, each
+/// other on its own; oldest first.
+fn runs(claimed: Vec<db::webhooks::Claimed>) -> Vec<Vec<db::webhooks::Claimed>> {
+    let mut runs: Vec<Vec<db::webhooks::Claimed>> = Vec::new();
+    let mut of_entry: std::collections::HashMap<(uuid::Uuid, uuid::Uuid), usize> =
+        std::collections::HashMap::new();
+    for delivery in claimed {
+        match delivery.data_id {
+            Some(data_id) => match of_entry.entry((delivery.webhook_id, data_id)) {
+                std::collections::hash_map::Entry::Occupied(run) => runs[*run.get()].push(delivery),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(runs.len());
+                    runs.push(vec![delivery]);
+                }
+            },
+            None => runs.push(vec![delivery]),
+        }
+    }
+    runs
+}
+
+/// Sends a run in order; once one fails, the rest wait (released untried) for its retry.
+async fn send_in_order(
+    client: &reqwest::Client,
+    seal: &SecretSeal,
+    settings: &WebhookSettings,
+    run: Vec<db::webhooks::Claimed>,
+) -> Vec<db::webhooks::Outcome> {
+    let mut outcomes = Vec::with_capacity(run.len());
+    let mut blocked = false;
+    for delivery in run {
+        if blocked {
+            outcomes.push(db::webhooks::Outcome {
+                delivery_id: delivery.delivery_id,
+                webhook_id: delivery.webhook_id,
+                tried: false,
+                delivered: false,
+                status_code: None,
+                error: None,
+                retry_at: None,
+            });
+            continue;
+        }
+        let outcome = attempt(client, seal, settings, delivery).await;
+        blocked = !outcome.delivered;
+        outcomes.push(outcome);
+    }
+    outcomes
 }
 
 async fn attempt(
@@ -240,6 +293,7 @@ async fn attempt(
     db::webhooks::Outcome {
         delivery_id: delivery.delivery_id,
         webhook_id: delivery.webhook_id,
+        tried: true,
         delivered,
         status_code,
         error: error.map(|e| e.chars().take(MAX_ERROR_CHARS).collect()),

@@ -270,7 +270,8 @@ pub async fn enqueue(
     through: i64,
 ) -> DbResult<()> {
     let ids: Vec<Uuid> = positions.iter().map(|_| Uuid::now_v7()).collect();
-    sqlx::query(
+    if !ids.is_empty() {
+        sqlx::query(
         "INSERT INTO webhook_deliveries (delivery_id, webhook_id, position, event_type, data_id,
                                          payload)
          SELECT id, $1, position, event_type, data_id, payload
@@ -286,6 +287,7 @@ pub async fn enqueue(
     .bind(payloads)
     .execute(&mut *conn)
     .await?;
+    }
     sqlx::query("UPDATE webhooks SET cursor = greatest(cursor, $2) WHERE webhook_id = $1")
         .bind(webhook)
         .bind(through)
@@ -298,6 +300,7 @@ pub async fn enqueue(
 pub struct Claimed {
     pub delivery_id: Uuid,
     pub webhook_id: Uuid,
+    pub position: i64,
     pub data_id: Option<Uuid>,
     pub payload: String,
     pub attempts: i32,
@@ -307,42 +310,53 @@ pub struct Claimed {
     pub previous_secret: Option<Vec<u8>>,
 }
 
-/// Takes up to `limit` due deliveries of enabled webhooks for `lease_seconds`: the first
-/// pending one of each entry only (so an entry's deliveries arrive in order), oldest first.
-/// Another instance skips them meanwhile.
+/// Takes up to `limit` due deliveries of enabled webhooks for `lease_seconds`, oldest
+/// first; of one entry's pending deliveries only a run from its oldest on, all due and
+/// untaken (so the caller can send them in order, one after the other). Claims are made
+/// one at a time across instances, so no two instances split one entry's run.
 pub async fn claim(pool: &PgPool, limit: i64, lease_seconds: f64) -> DbResult<Vec<Claimed>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(7408431590166071366)")
+        .execute(&mut *tx)
+        .await?;
     let rows = sqlx::query(
-        "WITH due AS (
-             SELECT d.delivery_id FROM webhook_deliveries AS d
+        "WITH pending AS (
+             SELECT d.delivery_id, d.webhook_id, d.data_id, d.position,
+                    d.next_attempt_at <= now()
+                        AND (d.lease_until IS NULL OR d.lease_until < now()) AS ready
+             FROM webhook_deliveries AS d
              JOIN webhooks AS w ON w.webhook_id = d.webhook_id AND w.enabled
-             WHERE d.status = 'pending' AND d.next_attempt_at <= now()
-               AND (d.lease_until IS NULL OR d.lease_until < now())
-               AND NOT EXISTS (
-                   SELECT 1 FROM webhook_deliveries AS earlier
-                   WHERE earlier.webhook_id = d.webhook_id AND earlier.data_id = d.data_id
-                     AND earlier.status = 'pending' AND earlier.position < d.position)
-             ORDER BY d.next_attempt_at, d.position
-             LIMIT $1
-             FOR UPDATE OF d SKIP LOCKED
+             WHERE d.status = 'pending'
+         ), in_order AS (
+             SELECT delivery_id, position, ready,
+                    data_id IS NULL OR bool_and(ready) OVER (
+                        PARTITION BY webhook_id, data_id ORDER BY position) AS clear
+             FROM pending
+         ), due AS (
+             SELECT delivery_id FROM in_order WHERE ready AND clear
+             ORDER BY position LIMIT $1
          )
          UPDATE webhook_deliveries AS d
          SET lease_until = now() + make_interval(secs => $2), attempts = d.attempts + 1
          FROM due, webhooks AS w
          WHERE d.delivery_id = due.delivery_id AND w.webhook_id = d.webhook_id
-         RETURNING d.delivery_id, d.webhook_id, d.data_id, d.payload, d.attempts, d.created_at,
-                   w.url, w.secret,
+         RETURNING d.delivery_id, d.webhook_id, d.position, d.data_id, d.payload, d.attempts,
+                   d.created_at, w.url, w.secret,
                    CASE WHEN w.previous_expires_at > now() THEN w.previous_secret END
                        AS previous_secret",
     )
     .bind(limit)
     .bind(lease_seconds)
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
-    rows.iter()
+    tx.commit().await?;
+    let mut claimed = rows
+        .iter()
         .map(|row| {
             Ok(Claimed {
                 delivery_id: row.try_get("delivery_id")?,
                 webhook_id: row.try_get("webhook_id")?,
+                position: row.try_get("position")?,
                 data_id: row.try_get("data_id")?,
                 payload: row.try_get("payload")?,
                 attempts: row.try_get("attempts")?,
@@ -352,14 +366,18 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_seconds: f64) -> DbResult<Ve
                 previous_secret: row.try_get("previous_secret")?,
             })
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    claimed.sort_by_key(|delivery| delivery.position);
+    Ok(claimed)
 }
 
 /// How one attempt went.
 pub struct Outcome {
     pub delivery_id: Uuid,
     pub webhook_id: Uuid,
+    /// `false`: not attempted after all (an earlier delivery of its entry failed first):
+    /// it is released as it was.
+    pub tried: bool,
     pub delivered: bool,
     pub status_code: Option<i32>,
     pub error: Option<String>,
@@ -375,6 +393,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], disable_after: i32) -> 
     }
     let ids: Vec<Uuid> = outcomes.iter().map(|o| o.delivery_id).collect();
     let webhooks: Vec<Uuid> = outcomes.iter().map(|o| o.webhook_id).collect();
+    let tried: Vec<bool> = outcomes.iter().map(|o| o.tried).collect();
     let delivered: Vec<bool> = outcomes.iter().map(|o| o.delivered).collect();
     let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.status_code).collect();
     let errors: Vec<Option<&str>> = outcomes.iter().map(|o| o.error.as_deref()).collect();
@@ -382,8 +401,11 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], disable_after: i32) -> 
     sqlx::query(
         "WITH outcome AS (
              SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::int[], $5::text[],
-                                  $6::timestamptz[])
-                    AS o (delivery_id, webhook_id, delivered, code, error, retry_at)
+                                  $6::timestamptz[], $8::bool[])
+                    AS o (delivery_id, webhook_id, delivered, code, error, retry_at, tried)
+         ), released AS (
+             UPDATE webhook_deliveries AS d SET attempts = d.attempts - 1, lease_until = NULL
+             FROM outcome AS o WHERE d.delivery_id = o.delivery_id AND NOT o.tried
          ), recorded AS (
              UPDATE webhook_deliveries AS d SET
                  status = CASE WHEN o.delivered THEN 'delivered'
@@ -393,13 +415,13 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], disable_after: i32) -> 
                  next_attempt_at = COALESCE(o.retry_at, d.next_attempt_at),
                  delivered_at = CASE WHEN o.delivered THEN now() END,
                  lease_until = NULL
-             FROM outcome AS o WHERE d.delivery_id = o.delivery_id
+             FROM outcome AS o WHERE d.delivery_id = o.delivery_id AND o.tried
          ), tally AS (
              SELECT webhook_id, bool_or(delivered) AS any_delivered,
                     count(*) FILTER (WHERE NOT delivered) AS failures,
                     (array_agg(error ORDER BY delivered, delivery_id DESC)
                          FILTER (WHERE NOT delivered))[1] AS last_error
-             FROM outcome GROUP BY webhook_id
+             FROM outcome WHERE tried GROUP BY webhook_id
          )
          UPDATE webhooks AS w SET
              consecutive_failures = CASE WHEN t.any_delivered THEN 0
@@ -421,6 +443,7 @@ pub async fn record(pool: &PgPool, outcomes: &[Outcome], disable_after: i32) -> 
     .bind(&errors)
     .bind(&retry_at)
     .bind(disable_after)
+    .bind(&tried)
     .execute(pool)
     .await?;
     Ok(())
