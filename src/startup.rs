@@ -54,6 +54,8 @@ pub struct AppState {
     cursor_key: tokio::sync::OnceCell<CursorKey>,
     /// The root of absolute URLs in responses.
     pub public_urls: PublicUrls,
+    /// How long a web UI session lasts (`ui.session_hours`).
+    pub ui_session: Duration,
 }
 
 impl AppState {
@@ -125,6 +127,7 @@ impl Application {
             request_timeout: settings.server.request_timeout(),
             cursor_key: tokio::sync::OnceCell::new(),
             public_urls,
+            ui_session: Duration::from_secs(settings.ui.session_hours.saturating_mul(3600)),
         });
         let cors_settings = settings.cors.clone();
         let in_flight = web::Data::new(InFlight::default());

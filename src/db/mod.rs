@@ -13,6 +13,7 @@ pub mod physical_samples;
 pub mod projects;
 mod row;
 pub mod secrets;
+pub mod ui_sessions;
 mod units;
 pub mod users;
 
