@@ -280,6 +280,7 @@ const entriesPage = {
 
   async load(changed) {
     const started = performance.now();
+    timings.entriesPainted = undefined;
     const f = this.filters();
     const query = this.query(f);
     const facetQuery = new URLSearchParams(query);
@@ -314,6 +315,8 @@ const entriesPage = {
     $('#next').disabled = !this.cursors[this.page + 1];
     if (facets.ok) this.facets(facets.data);
     timings.entriesRender = performance.now() - fetched;
+    // Until the frame with the rows is laid out and painted.
+    requestAnimationFrame(() => setTimeout(() => { timings.entriesPainted = performance.now() - fetched; }));
     timings.entriesLoad = performance.now() - started;
     timings.entriesRows = found.data.length;
     body.dataset.rendered = String((Number(body.dataset.rendered) || 0) + 1);
@@ -865,7 +868,7 @@ const membersPage = {
               ? select({ 'aria-label': `Role of ${m.user_id}`, onchange: (e) => this.put(m.user_id, e.target.value) }, roles, m.role)
               : m.role),
             h('td', {}, admin || m.user_id === ME.user
-              ? h('button', { type: 'button', class: 'danger', 'aria-label': `Remove ${m.user_id}`, onclick: () => this.remove(m.user_id) }, m.user_id === ME.user ? 'Leave' : 'Remove')
+              ? h('button', { type: 'button', class: 'danger', 'aria-label': m.user_id === ME.user ? 'Leave the project' : `Remove ${m.user_id}`, onclick: () => this.remove(m.user_id) }, m.user_id === ME.user ? 'Leave' : 'Remove')
               : '')))))),
       admin ? h('form', { class: 'card', 'aria-labelledby': 'add-h', onsubmit: (e) => { e.preventDefault(); this.put($('#m-user').value.trim(), $('#m-role').value); } },
         h('h2', { id: 'add-h' }, 'Add a member'),
