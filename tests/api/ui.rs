@@ -475,3 +475,22 @@ async fn idempotency_keys_are_refused_on_signing_in() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "invalid_header");
 }
+
+#[tokio::test]
+async fn signing_in_again_replaces_the_session() {
+    let app = spawn_app().await;
+    let (_, first) = sign_in(&app, &app.api_key).await;
+    let response = from_page(&app, with_cookie(&app, &first, Method::POST, "/ui/sign_in"))
+        .json(&json!({"api_key": app.api_key}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let (status, _) = send(with_cookie(&app, &first, Method::GET, "/data_entries")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM ui_sessions")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1);
+}

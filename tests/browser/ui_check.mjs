@@ -238,6 +238,24 @@ try {
   await axe(pageA, 'entry page');
   await shot(pageA, 'entry');
 
+  // ---------------- under a schema: violations next to the field ----------------
+  const schemaPath = `/projects/${target.data.project_id}/schemas/xps`;
+  const schema = await call('PUT', schemaPath, {
+    mode: 'enforce', schema: { type: 'object', properties: { beamline: { type: 'string', maxLength: 3 } } },
+  });
+  check(schema.status === 200 || schema.status === 201, `a schema is set (${schema.status})`);
+  await pageA.getByLabel('Value of beamline').fill('TOO_LONG');
+  await pageA.getByRole('button', { name: 'Save' }).click();
+  await pageA.getByText(/^Not saved:/).waitFor();
+  const nodeError = pageA.locator('.tree li').filter({ has: pageA.getByLabel('Value of beamline') }).locator('.error');
+  check(await nodeError.count() === 1 && (await nodeError.innerText()).length > 0,
+    `the schema's violation is shown next to the metadata key (${await nodeError.first().innerText().catch(() => 'none')})`);
+  await axe(pageA, 'entry page with a schema violation');
+  await shot(pageA, 'entry-invalid');
+  await pageA.getByRole('button', { name: 'Discard changes' }).click();
+  check(await pageA.getByLabel('Value of beamline').inputValue() === 'B7', 'discarding the edit shows the stored value again');
+  await call('DELETE', schemaPath);
+
   // ---------------- live: a change through the API appears without reloading ----------------
   if (feed) {
     await pageA.evaluate(() => { window.__notReloaded = true; });

@@ -504,7 +504,7 @@ const entryPage = {
               h('span', { id: 'json-error', class: 'error', role: 'alert' })))),
         h('div', { class: 'actions' },
           h('button', { type: 'submit', id: 'save' }, 'Save'),
-          h('button', { type: 'button', class: 'secondary', onclick: () => { this.draft = clone(this.base); this.render(); } }, 'Discard changes'),
+          h('button', { type: 'button', class: 'secondary', onclick: () => { this.adopt({ entry: this.base, etag: this.etag }); this.render(); } }, 'Discard changes'),
           h('span', { id: 'save-status', role: 'status' }))),
       h('section', { class: 'card', 'aria-labelledby': 'history-h' },
         h('h2', { id: 'history-h' }, 'History'),

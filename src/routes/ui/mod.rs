@@ -218,6 +218,13 @@ pub async fn sign_in(
         ApiError::Unauthorized
     })?;
     let principal = resolve(&request, &state, Credential::Key(hash)).await?;
+    // Signing in again replaces the browser's session rather than keeping two.
+    if let Some(old) =
+        session::presented_token(request.headers()).and_then(session::hash_of_presented)
+    {
+        db::ui_sessions::delete(&state.pool, old.as_bytes()).await?;
+        state.key_cache.remove(&old);
+    }
     let token = session::generate_token();
     let session_hash = KeyHash::of(&token);
     let now = Utc::now();
