@@ -28,6 +28,8 @@ pub struct Settings {
     pub cors: CorsSettings,
     pub ui: UiSettings,
     pub log: LogSettings,
+    pub events: EventSettings,
+    pub webhooks: WebhookSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +123,36 @@ pub struct AuthSettings {
     pub key_cache_seconds: u64,
     /// Keys a user may hold that are neither revoked nor expired.
     pub max_active_keys_per_user: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Days events (and webhook delivery records) are kept; fractions allowed.
+    pub retention_days: f64,
+    pub keepalive_seconds: f64,
+    pub sequence_interval_ms: u64,
+}
+
+impl EventSettings {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs_f64(self.retention_days * 86_400.0)
+    }
+
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs_f64(self.keepalive_seconds)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    pub retry_initial_seconds: f64,
+    pub retry_for_hours: f64,
+    pub attempt_timeout_seconds: f64,
+    pub disable_after_failures: u32,
+    pub allow_private_networks: bool,
+    pub concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -269,6 +301,31 @@ impl Settings {
                 "invalid configuration: {name} must be greater than 0"
             );
         }
+        let positive_spans = [
+            ("events.retention_days", self.events.retention_days),
+            ("events.keepalive_seconds", self.events.keepalive_seconds),
+            (
+                "webhooks.retry_initial_seconds",
+                self.webhooks.retry_initial_seconds,
+            ),
+            ("webhooks.retry_for_hours", self.webhooks.retry_for_hours),
+            (
+                "webhooks.attempt_timeout_seconds",
+                self.webhooks.attempt_timeout_seconds,
+            ),
+        ];
+        for (name, value) in positive_spans {
+            // Also refuses NaN and infinity, which no Duration can be made from.
+            anyhow::ensure!(
+                value > 0.0 && value < 1e9,
+                "invalid configuration: {name} must be a positive number of at most 1e9"
+            );
+        }
+        anyhow::ensure!(
+            self.events.sequence_interval_ms > 0 && self.webhooks.concurrency > 0,
+            "invalid configuration: events.sequence_interval_ms and webhooks.concurrency must be \
+             greater than 0"
+        );
         anyhow::ensure!(
             self.auth.key_cache_seconds <= 5,
             "invalid configuration: auth.key_cache_seconds must be at most 5 (a revoked key \

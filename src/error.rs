@@ -39,6 +39,10 @@ pub enum ApiError {
     LastAdmin,
     #[error("no {what} with id '{id}'")]
     NotFound { what: &'static str, id: String },
+    /// A feed cursor older than what the feed keeps (`events.retention_days`): events after
+    /// it are gone, so following it would be a silent gap.
+    #[error("events after this cursor were pruned; the oldest cursor kept is {oldest}")]
+    CursorExpired { oldest: i64 },
     #[error("no route for this path")]
     NoRoute,
     #[error("method not allowed")]
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::PersonalProject => "personal_project",
             ApiError::ProjectNotEmpty { .. } => "project_not_empty",
             ApiError::NotFound { .. } | ApiError::NoRoute => "not_found",
+            ApiError::CursorExpired { .. } => "cursor_expired",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Invalid(errors)
             | ApiError::BadQuery(errors)
@@ -195,6 +200,7 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => "Method not allowed",
             StatusCode::REQUEST_TIMEOUT => "Request timeout",
             StatusCode::CONFLICT => "Conflict",
+            StatusCode::GONE => "Gone",
             StatusCode::PRECONDITION_FAILED => "Precondition failed",
             StatusCode::PRECONDITION_REQUIRED => "Precondition required",
             StatusCode::PAYLOAD_TOO_LARGE => "Payload too large",
@@ -262,6 +268,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::NotFound { .. } | ApiError::NoRoute => StatusCode::NOT_FOUND,
+            ApiError::CursorExpired { .. } => StatusCode::GONE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BadQuery(_)
             | ApiError::BadRequest(_)

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 
 use crate::auth::{KeyCache, KeyUsage};
 use crate::catalog::entry_reader::EntryReader;
+use crate::catalog::feed::{Feed, FeedSettings};
 use crate::catalog::schemas::SchemaCache;
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
@@ -56,6 +57,10 @@ pub struct AppState {
     pub public_urls: PublicUrls,
     /// How long a web UI session lasts (`ui.session_hours`).
     pub ui_session: Duration,
+    /// The change feed, live.
+    pub feed: Arc<Feed>,
+    /// How often a live feed sends a keep-alive comment.
+    pub feed_keepalive: Duration,
 }
 
 impl AppState {
@@ -74,6 +79,8 @@ impl AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    /// Its live subscriptions end first at shutdown: they would hold the server open.
+    feed: Arc<Feed>,
     /// Stops with the application (when this is dropped).
     maintenance: Maintenance,
     in_flight: web::Data<InFlight>,
@@ -104,7 +111,16 @@ impl Application {
         let maintenance = Maintenance::start(
             pool.clone(),
             Duration::from_secs(settings.writes.idempotency_ttl_seconds),
+            settings.events.retention(),
         );
+        let feed = Arc::new(Feed::start(
+            pool.clone(),
+            FeedSettings {
+                sequence_interval: Duration::from_millis(settings.events.sequence_interval_ms),
+                // A subscription notices a revoked key as soon as a request would.
+                recheck: Duration::from_secs(settings.auth.key_cache_seconds.max(1)),
+            },
+        ));
         let rate_limits = RateLimits::from_settings(&settings.rate_limit).map(Arc::new);
         if let Some(limits) = &rate_limits {
             rate_limit::spawn_eviction(limits);
@@ -128,6 +144,8 @@ impl Application {
             cursor_key: tokio::sync::OnceCell::new(),
             public_urls,
             ui_session: Duration::from_secs(settings.ui.session_hours.saturating_mul(3600)),
+            feed: feed.clone(),
+            feed_keepalive: settings.events.keepalive(),
         });
         let cors_settings = settings.cors.clone();
         let in_flight = web::Data::new(InFlight::default());
@@ -158,6 +176,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            feed,
             maintenance,
             in_flight,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
@@ -181,6 +200,7 @@ impl Application {
         let server = tokio::spawn(self.server);
         let _maintenance = self.maintenance; // stopped when the server has stopped
         let signal = shutdown::signalled().await?;
+        self.feed.close();
         tracing::info!(
             signal,
             in_flight = self.in_flight.count(),

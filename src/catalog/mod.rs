@@ -4,5 +4,6 @@
 
 pub mod entries;
 pub mod entry_reader;
+pub mod feed;
 pub mod projects;
 pub mod schemas;

@@ -186,7 +186,17 @@ pub async fn put_member(
         return Err(ApiError::LastAdmin);
     }
     db::users::ensure(&mut *tx, user).await?;
+    let before = members.iter().find(|m| m.user_id == user).map(|m| m.role);
     let member = db::projects::put_member(&mut *tx, project, user, role, execute).await?;
+    db::events::record_member_change(
+        &mut *tx,
+        project,
+        &actor(principal),
+        user,
+        before,
+        Some(member.role),
+    )
+    .await?;
     tx.commit().await?;
     Ok(member)
 }
@@ -216,8 +226,20 @@ pub async fn remove_member(
             id: user.to_owned(),
         });
     }
+    let before = members.iter().find(|m| m.user_id == user).map(|m| m.role);
+    db::events::record_member_change(&mut *tx, project, &actor(principal), user, before, None)
+        .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// Who changed a membership, for its event.
+fn actor(principal: &Principal) -> db::data_entries::Actor<'_> {
+    db::data_entries::Actor {
+        user_id: &principal.user_id,
+        key_id: principal.key_id,
+        request_id: None,
+    }
 }
 
 fn is_last_admin(members: &[Member], user: &str) -> bool {

@@ -4,6 +4,7 @@ mod access;
 pub mod api_keys;
 pub mod data_entries;
 pub mod discovery;
+pub mod events;
 pub mod files;
 pub mod idempotency;
 mod metadata_filters;

@@ -15,23 +15,34 @@ pub enum Inserted {
 }
 
 /// Inserts the sample into `project` (the caller's personal project when `None`) if the
-/// caller may create samples there.
+/// caller may create samples there, with its `sample.created` event; `key_id` is the
+/// caller's key.
 pub async fn insert(
     pool: &PgPool,
     access: Access<'_>,
+    key_id: Uuid,
     project: Option<Uuid>,
     name: &str,
 ) -> DbResult<Inserted> {
     const INSERT: &str = concat!(
-        "INSERT INTO physical_samples (physical_sample_id, user_id, name, project_id)
-         SELECT $1, $2, $3, target.project_id
-         FROM (SELECT COALESCE($4::uuid, (SELECT project_id FROM projects
-                                          WHERE created_by = $2 AND personal)) AS project_id)
-              AS target
-         WHERE ",
+        "WITH created AS (
+            INSERT INTO physical_samples (physical_sample_id, user_id, name, project_id)
+            SELECT $1, $2, $3, target.project_id
+            FROM (SELECT COALESCE($4::uuid, (SELECT project_id FROM projects
+                                             WHERE created_by = $2 AND personal)) AS project_id)
+                 AS target
+            WHERE ",
         reachable!("target.project_id", "$2", "$5", "$6"),
-        " ON CONFLICT (project_id, lower(btrim(name))) DO NOTHING
-         RETURNING physical_sample_id, name, user_id, project_id, created_at"
+        "   ON CONFLICT (project_id, lower(btrim(name))) DO NOTHING
+            RETURNING physical_sample_id, name, user_id, project_id, created_at
+        ), announced AS (
+            INSERT INTO events (type, project_id, occurred_at, actor_user_id, actor_key_id,
+                                changes)
+            SELECT 'sample.created', project_id, created_at, user_id, $7,
+                   jsonb_build_object('physical_sample_id', physical_sample_id, 'name', name)
+            FROM created
+        )
+        SELECT * FROM created"
     );
     let inserted: Option<PhysicalSample> = sqlx::query_as(INSERT)
         .bind(Uuid::now_v7())
@@ -40,6 +51,7 @@ pub async fn insert(
         .bind(project)
         .bind(Role::Editor)
         .bind(access.projects)
+        .bind(key_id)
         .fetch_optional(pool)
         .await?;
     if let Some(sample) = inserted {

@@ -140,6 +140,20 @@ impl Scope {
 }
 
 text_enum! {
+    /// What an event in the change feed (and a webhook delivery) tells.
+    pub enum EventType {
+        EntryCreated => "entry.created",
+        EntryUpdated => "entry.updated",
+        EntryDeleted => "entry.deleted",
+        /// Sent to the project the entry went to and to the one it left.
+        EntryMoved => "entry.moved",
+        SampleCreated => "sample.created",
+        /// A member added, removed, or given another role.
+        MemberChanged => "project.member_changed",
+    }
+}
+
+text_enum! {
     /// A member's role in a project. Weakest first: a role includes every role before it,
     /// in Rust (`Ord`) as in PostgreSQL's `project_role` enum.
     pub enum Role {

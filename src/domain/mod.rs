@@ -6,6 +6,7 @@ pub mod api_key;
 pub mod data_entry;
 pub mod discovery;
 pub mod enums;
+pub mod event;
 pub mod field_error;
 pub mod fields;
 pub mod file_query;
@@ -25,7 +26,7 @@ pub mod units;
 
 pub use access::Access;
 pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};
-pub use enums::{CharSourceType, PipelineStatus, Role, SchemaMode, Scope};
+pub use enums::{CharSourceType, EventType, PipelineStatus, Role, SchemaMode, Scope};
 pub use field_error::FieldError;
 pub use fields::FieldSelection;
 pub use metadata::{MetadataLimits, MetadataPatch};

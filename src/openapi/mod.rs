@@ -17,8 +17,8 @@ use crate::routes::v2::{
     bulk as v2_bulk, files as v2_files, projects as v2_projects, user as v2_user,
 };
 use crate::routes::{
-    api_keys, data_entries, discovery, docs, health, metadata, metrics, physical_samples, projects,
-    schemas as metadata_schemas, ui,
+    api_keys, data_entries, discovery, docs, events, health, metadata, metrics, physical_samples,
+    projects, schemas as metadata_schemas, ui,
 };
 use responses::*;
 use v2::{
@@ -98,6 +98,7 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         metadata_schemas::put,
         metadata_schemas::delete,
         metadata_schemas::check,
+        events::list,
         v2_files::list,
         v2_files::get,
         v2_files::update,
@@ -132,6 +133,7 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         Forbidden,
         NotFound,
         Conflict,
+        Gone,
         PreconditionFailed,
         RequestTimeout,
         PayloadTooLarge,
@@ -163,6 +165,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         (name = "schemas", description = "A project's JSON Schema for the metadata of each \
             data type, enforced (invalid writes refused) or reported (entries flagged with \
             `metadata_valid` and `metadata_errors`)."),
+        (name = "events", description = "The change feed: follow changes (polled or live, \
+            as Server-Sent Events) instead of polling the entries."),
         (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
         (name = "service", description = "Health, metrics and this description; no key needed."),
         (name = "ui", description = "The web UI at `/ui` (HTML pages built on this API). \

@@ -223,6 +223,26 @@ pub struct HistoryParams {
     pub cursor: Option<String>,
 }
 
+/// `GET /events`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FeedParams {
+    /// The `id` of the last event read: the page (or stream) starts right after it.
+    #[param(pattern = r"^[0-9]{1,18}$")]
+    pub after: Option<String>,
+    /// Only this project's events.
+    pub project_id: Option<Uuid>,
+    /// Only these event types, comma-separated (`entry.created`, `entry.updated`,
+    /// `entry.deleted`, `entry.moved`, `sample.created`, `project.member_changed`).
+    #[param(
+        pattern = r"^(entry\.(created|updated|deleted|moved)|sample\.created|project\.member_changed)(,(entry\.(created|updated|deleted|moved)|sample\.created|project\.member_changed))*$"
+    )]
+    pub r#type: Option<String>,
+    /// Most events in one page.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
+    pub limit: Option<i64>,
+}
+
 /// `GET /physical_samples`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]

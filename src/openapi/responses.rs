@@ -79,6 +79,11 @@ problem_response!(
      allowed (`too_many_api_keys`)."
 );
 problem_response!(
+    Gone,
+    "The cursor is older than the events the feed keeps (`events.retention_days`): events \
+     after it were pruned (`cursor_expired`). Start again without `after`."
+);
+problem_response!(
     PreconditionFailed,
     "`If-Match` names an ETag the entry no longer has; nothing was changed.",
     "ETag" => header(Type::String, "The entry's current ETag.")

@@ -300,6 +300,53 @@ pub struct SchemaViolation {
     pub keyword: String,
 }
 
+/// One event of the change feed (and the body of a webhook delivery).
+#[derive(ToSchema)]
+pub struct FeedEvent {
+    /// The event's cursor: `after=<id>` continues right after it.
+    #[schema(pattern = r"^[0-9]+$")]
+    pub id: String,
+    #[schema(inline)]
+    pub r#type: EventTypeName,
+    pub project_id: Uuid,
+    /// Entry events.
+    #[schema(required = false)]
+    pub data_id: Uuid,
+    /// Entry events: the entry's revision after the change (1 for a create; a delete's is
+    /// one past the last).
+    #[schema(required = false)]
+    pub revision: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: EventActor,
+    /// What changed, as in the entry's history (`{"field": {"before", "after"},
+    /// "metadata": {"key": {"before", "after"}}}`); a membership change:
+    /// `{"user_id", "role": {"before", "after"}}`; a new sample: its id and name.
+    #[schema(required = false, value_type = Object)]
+    pub changes: serde_json::Value,
+}
+
+#[derive(ToSchema)]
+pub struct EventActor {
+    pub user_id: String,
+    pub key_id: Option<Uuid>,
+}
+
+#[derive(ToSchema)]
+pub enum EventTypeName {
+    #[schema(rename = "entry.created")]
+    EntryCreated,
+    #[schema(rename = "entry.updated")]
+    EntryUpdated,
+    #[schema(rename = "entry.deleted")]
+    EntryDeleted,
+    #[schema(rename = "entry.moved")]
+    EntryMoved,
+    #[schema(rename = "sample.created")]
+    SampleCreated,
+    #[schema(rename = "project.member_changed")]
+    MemberChanged,
+}
+
 /// A version of a project's metadata schema for one data type.
 #[derive(ToSchema)]
 pub struct MetadataSchema {

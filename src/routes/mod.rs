@@ -27,6 +27,7 @@ pub(crate) mod bulk;
 pub(crate) mod data_entries;
 pub(crate) mod discovery;
 pub(crate) mod docs;
+pub(crate) mod events;
 pub(crate) mod health;
 pub mod idempotency;
 pub(crate) mod metadata;
@@ -76,6 +77,7 @@ route_table! {
     }
     "/data_entries/{data_id}/history" => { get => data_entries::history }
     "/metadata/keys" => { get => discovery::keys }
+    "/events" => { get => events::list }
     "/physical_samples" => { get => physical_samples::list, post => physical_samples::create }
     "/physical_samples/{physical_sample_id}" => { get => physical_samples::get }
     "/projects" => { get => projects::list, post => projects::create }

@@ -49,7 +49,9 @@ pub async fn create(
     let sample = NewPhysicalSample::from_json(body)?;
     let project = principal.access().default_project(sample.project_id);
     let access = principal.access();
-    match db::physical_samples::insert(&state.pool, access, project, &sample.name).await? {
+    match db::physical_samples::insert(&state.pool, access, principal.key_id, project, &sample.name)
+        .await?
+    {
         Inserted::Created(sample) => Ok(HttpResponse::Created()
             .insert_header((
                 header::LOCATION,

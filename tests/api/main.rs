@@ -10,6 +10,7 @@ mod concurrency;
 mod conditional;
 mod data_entries;
 mod discovery;
+mod events;
 mod health;
 mod helpers;
 mod history;

@@ -494,3 +494,23 @@ async fn signing_in_again_replaces_the_session() {
         .unwrap();
     assert_eq!(rows, 1);
 }
+
+#[tokio::test]
+async fn the_ui_files_are_revalidated_by_etag() {
+    let app = spawn_app().await;
+    let first = app
+        .anonymous(Method::GET, "/ui/assets/app.js")
+        .send()
+        .await
+        .unwrap();
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let again = app
+        .anonymous(Method::GET, "/ui/assets/app.js")
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+}

@@ -258,6 +258,7 @@ try {
 
   // ---------------- live: a change through the API appears without reloading ----------------
   if (feed) {
+    await pageA.waitForFunction(() => window.labcatTimings.feedOpen === true);
     await pageA.evaluate(() => { window.__notReloaded = true; });
     const changedAt = Date.now();
     await call('PATCH', `/data_entries/${targetId}`, { raw_size_gb: 2.5 });
@@ -306,12 +307,14 @@ try {
   await pageA.goto(`${base}/ui`);
   await rows(pageA).first().waitFor();
   if (feed) {
+    await pageA.waitForFunction(() => window.labcatTimings.feedOpen === true);
+    await pageA.evaluate(() => { window.__notReloaded = true; });
     const first = await rows(pageA).first().getAttribute('data-id');
     const changedAt = Date.now();
     await call('PATCH', `/data_entries/${first}`, { raw_name: 'renamed_live.raw' });
     try {
       await pageA.getByRole('link', { name: 'renamed_live.raw' }).waitFor({ timeout: 3000 });
-      ok(`an API change shows in the entry table within 3 s without a reload (${Date.now() - changedAt} ms)`);
+      check(await pageA.evaluate(() => window.__notReloaded === true), `an API change shows in the entry table within 3 s without a reload (${Date.now() - changedAt} ms)`);
     } catch {
       fail('an API change did not show in the entry table within 3 s');
     }

@@ -89,12 +89,23 @@ function problem(result) {
   return [detail, ...errors].join(' · ');
 }
 
-/** The change feed, for one project or all the user's; calls `onEvent` with each event. */
-function follow(projectId, onEvent) {
+/** The change feed, for one project or all the user's; calls `onEvent` with each event.
+ * A live feed starts "from now", so `onOpen` catches up with what changed before it opened
+ * (and while it was reconnecting, which EventSource does by itself with Last-Event-ID). */
+function follow(projectId, onEvent, onOpen) {
   if (!window.EventSource) return null;
   const source = new EventSource(projectId ? `/events?project_id=${encodeURIComponent(projectId)}` : '/events');
+  let opened = false;
+  source.onopen = () => {
+    timings.feedOpen = true;
+    if (opened) return; // a reconnect resumes from Last-Event-ID: nothing is missed
+    opened = true;
+    onOpen?.();
+  };
   source.onmessage = (message) => {
-    try { onEvent(JSON.parse(message.data)); } catch { /* not an event we know */ }
+    let event;
+    try { event = JSON.parse(message.data); } catch { return; /* not an event we know */ }
+    onEvent(event);
   };
   return source;
 }
@@ -352,6 +363,7 @@ const entriesPage = {
   /** Reloads the page shown when others change entries (a burst is one reload). */
   listen() {
     this.source?.close();
+    timings.feedOpen = false;
     const changed = new Set();
     this.source = follow(params.get('project') || '', (event) => {
       if (!String(event.type).startsWith('entry.')) return;
@@ -363,7 +375,7 @@ const entriesPage = {
         this.load(ids);
         announce(`${ids.size} entr${ids.size === 1 ? 'y' : 'ies'} changed by others; the table is up to date.`);
       }, 150);
-    });
+    }, () => this.load());
   },
 
   start() {
@@ -444,7 +456,7 @@ const entryPage = {
     this.adopt(loaded);
     this.render();
     this.history();
-    follow(this.base.project_id, (event) => this.onEvent(event));
+    follow(this.base.project_id, (event) => this.onEvent(event), () => this.catchUp());
   },
 
   dirty() {
@@ -707,6 +719,14 @@ const entryPage = {
     for (const [name] of FIELDS) if (name in mine) this.draft[name] = mine[name];
     if (mine.metadata) this.draft.metadata = mergeApply(this.draft.metadata, mine.metadata);
     this.render();
+  },
+
+  /** What changed between loading the page and the feed opening. */
+  async catchUp() {
+    const loaded = await this.fetch();
+    if (loaded && loaded.entry.revision > this.base.revision) {
+      this.onEvent({ type: 'entry.updated', data_id: this.id, revision: loaded.entry.revision, actor: {} });
+    }
   },
 
   async onEvent(event) {

@@ -6,11 +6,14 @@
 //! Signing in exchanges an API key for a session (`auth::session`); the cookie is
 //! `HttpOnly`, so page scripts never see the key or the session.
 
+use std::sync::LazyLock;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, ContentType};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::auth::principal::{Credential, resolve};
@@ -155,14 +158,19 @@ pub async fn entry(
     security(()),
     params(("file" = String, Path, description = "`app.js` or `app.css`.")),
     responses(
-        (status = 200, description = "The file.", content(("text/javascript"), ("text/css"))),
+        (status = 200, description = "The file, with its `ETag`.", content(("text/javascript"), ("text/css"))),
+        (status = 304, description = "Unchanged since the `If-None-Match` ETag."),
         (status = 404, response = crate::openapi::responses::NotFound),
     ),
 )]
-pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let (content_type, body) = match path.as_str() {
-        "app.js" => ("text/javascript; charset=utf-8", APP_JS),
-        "app.css" => ("text/css; charset=utf-8", APP_CSS),
+pub async fn asset(
+    request: HttpRequest,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    static ETAGS: LazyLock<[String; 2]> = LazyLock::new(|| [etag_of(APP_JS), etag_of(APP_CSS)]);
+    let (content_type, body, etag) = match path.as_str() {
+        "app.js" => ("text/javascript; charset=utf-8", APP_JS, &ETAGS[0]),
+        "app.css" => ("text/css; charset=utf-8", APP_CSS, &ETAGS[1]),
         other => {
             return Err(ApiError::NotFound {
                 what: "UI file",
@@ -170,11 +178,32 @@ pub async fn asset(path: web::Path<String>) -> Result<HttpResponse, ApiError> {
             });
         }
     };
-    Ok(HttpResponse::Ok()
-        .content_type(content_type)
+    // Revalidated on every load (a new labcat may bring new files), fetched only when changed.
+    let cached = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag));
+    let mut response = if cached {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header((header::ETAG, etag.as_str()))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .body(body))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
+    Ok(if cached {
+        response.finish()
+    } else {
+        response.content_type(content_type).body(body)
+    })
+}
+
+/// A strong ETag: the first 16 bytes of the file's SHA-256, in hex.
+fn etag_of(body: &str) -> String {
+    let digest = Sha256::digest(body.as_bytes());
+    format!("\"{}\"", hex::encode(&digest[..16]))
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,432 @@
+//! The change feed: reading it page by page (`GET /events`), and following it live.
+//!
+//! Each instance runs three tasks. The *sequencer* places committed events in the feed
+//! (`events_sequence`; one instance at a time does it); the *listener* hears, on one
+//! connection of its own, when any instance has placed some; the *hub* then reads the new
+//! events once and hands them to every live subscriber of this instance. A subscriber is a
+//! task and a channel, not a connection: it catches up from the database (its access
+//! applied in the statement), then takes the hub's events, keeping those of the projects its
+//! caller may read, which it asks the database again every `recheck` and whenever the
+//! caller's membership changes. Losing access, or its key, ends the subscription.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::db;
+use crate::domain::event::{Event, FeedQuery};
+use crate::error::ApiError;
+
+/// Events placed per `events_sequence` call, and read per statement.
+const BATCH: usize = 1000;
+/// The sequencer's pause after a call that placed nothing doubles up to this.
+const IDLE_SEQUENCE_INTERVAL: Duration = Duration::from_millis(200);
+/// How often the hub looks at the feed's end without being told (the listener's
+/// connection may be down).
+const HUB_POLL: Duration = Duration::from_secs(1);
+/// Events the hub keeps for subscribers that are behind; one further behind catches up
+/// from the database.
+const HUB_CAPACITY: usize = 4096;
+/// Events waiting for one slow client.
+const SUBSCRIBER_BUFFER: usize = 256;
+const CHANNEL: &str = "labcat_events";
+
+pub struct FeedSettings {
+    /// The sequencer's pause while events keep coming.
+    pub sequence_interval: Duration,
+    /// How often a subscription asks whether its caller may still read what it follows.
+    pub recheck: Duration,
+}
+
+/// The live feed of this instance; its tasks stop when it is dropped.
+pub struct Feed {
+    hub: Arc<Hub>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+struct Hub {
+    pool: PgPool,
+    published: broadcast::Sender<Arc<Event>>,
+    /// The newest position the hub has handed out (or skipped, with nobody listening).
+    position: AtomicI64,
+    /// Set when the instance shuts down: subscriptions end.
+    closed: watch::Sender<bool>,
+    recheck: Duration,
+}
+
+impl Feed {
+    pub fn start(pool: PgPool, settings: FeedSettings) -> Self {
+        let (placed, placed_rx) = watch::channel(0_i64);
+        let hub = Arc::new(Hub {
+            pool: pool.clone(),
+            published: broadcast::channel(HUB_CAPACITY).0,
+            position: AtomicI64::new(-1),
+            closed: watch::channel(false).0,
+            recheck: settings.recheck,
+        });
+        let placed = Arc::new(placed);
+        let tasks = vec![
+            tokio::spawn(sequence(
+                pool.clone(),
+                settings.sequence_interval,
+                placed.clone(),
+            )),
+            tokio::spawn(listen(pool, placed.clone())),
+            tokio::spawn(publish(hub.clone(), placed_rx)),
+        ];
+        Self { hub, tasks }
+    }
+
+    /// Ends every subscription (at shutdown, so no stream holds the server open).
+    pub fn close(&self) {
+        self.hub.closed.send_replace(true);
+    }
+
+    /// One page of events for `principal`: those after `query.after` (the oldest kept when
+    /// absent) that it may read now.
+    pub async fn page(
+        &self,
+        principal: &Principal,
+        query: &FeedQuery,
+    ) -> Result<Vec<Event>, ApiError> {
+        let pool = &self.hub.pool;
+        if let Some(project) = query.project_id {
+            let projects =
+                db::events::readable_projects(pool, principal.key_id, principal.access())
+                    .await?
+                    .ok_or(ApiError::Unauthorized)?;
+            if !projects.contains(&project) {
+                return Err(project_not_found(project));
+            }
+        }
+        let after = query.after.unwrap_or(0);
+        let page = db::events::page(pool, principal.access(), query, after, query.limit).await?;
+        check_cursor(after, page.ends)?;
+        Ok(page.events)
+    }
+
+    /// Follows the feed for `principal` from `query.after` (from now when absent). The
+    /// receiver ends when the caller loses access, the key stops working, or the instance
+    /// shuts down.
+    pub async fn subscribe(
+        &self,
+        principal: Principal,
+        query: FeedQuery,
+    ) -> Result<mpsc::Receiver<Arc<Event>>, ApiError> {
+        let pool = &self.hub.pool;
+        let projects = db::events::readable_projects(pool, principal.key_id, principal.access())
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if let Some(project) = query.project_id
+            && !projects.contains(&project)
+        {
+            return Err(project_not_found(project));
+        }
+        // Listening before the start is read: nothing placed after it can be missed.
+        let live = self.hub.published.subscribe();
+        let ends = db::events::ends(pool).await?;
+        let after = match query.after {
+            Some(after) => {
+                check_cursor(after, ends)?;
+                after
+            }
+            None => ends.last_position,
+        };
+        let (sender, receiver) = mpsc::channel(SUBSCRIBER_BUFFER);
+        let subscription = Subscription {
+            hub: self.hub.clone(),
+            principal,
+            query,
+            projects: projects.into_iter().collect(),
+            after,
+            sender,
+        };
+        tokio::spawn(subscription.run(live));
+        Ok(receiver)
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.close();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+fn project_not_found(project: Uuid) -> ApiError {
+    ApiError::NotFound {
+        what: "project",
+        id: project.to_string(),
+    }
+}
+
+/// A cursor the feed has pruned past has lost events (410); one beyond its end never came
+/// from it (400).
+fn check_cursor(after: i64, ends: db::events::FeedEnds) -> Result<(), ApiError> {
+    if after < ends.pruned_through {
+        return Err(ApiError::CursorExpired {
+            oldest: ends.pruned_through,
+        });
+    }
+    if after > ends.last_position {
+        return Err(ApiError::BadQuery(vec![crate::domain::FieldError::new(
+            "after",
+            "invalid_cursor",
+            format!(
+                "'after' is beyond the newest event ({}); it did not come from this feed",
+                ends.last_position
+            ),
+        )]));
+    }
+    Ok(())
+}
+
+/// Places committed events, quickly while they keep coming, backing off while there are
+/// none. Every instance runs one; the advisory lock lets one place at a time.
+async fn sequence(pool: PgPool, busy: Duration, placed: Arc<watch::Sender<i64>>) {
+    let mut pause = busy;
+    let mut newest = -1;
+    loop {
+        tokio::time::sleep(pause).await;
+        match db::events::sequence(&pool, BATCH as i32).await {
+            Ok(Some(position)) if position != newest => {
+                newest = position;
+                placed.send_if_modified(|known| raise(known, position));
+                pause = busy;
+            }
+            Ok(_) => pause = (pause * 2).min(IDLE_SEQUENCE_INTERVAL).max(busy),
+            Err(error) => {
+                tracing::warn!(%error, "could not place events in the feed");
+                pause = IDLE_SEQUENCE_INTERVAL;
+            }
+        }
+    }
+}
+
+fn raise(known: &mut i64, position: i64) -> bool {
+    let raised = position > *known;
+    if raised {
+        *known = position;
+    }
+    raised
+}
+
+/// Hears other instances' sequencers. A connection of its own (outside the request pool),
+/// reconnected after an outage; the hub's own polling covers the gap.
+async fn listen(pool: PgPool, placed: Arc<watch::Sender<i64>>) {
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    loop {
+        let mut listener = match PgListener::connect_with(&own).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::debug!(%error, "event listener cannot connect; retrying");
+                tokio::time::sleep(HUB_POLL).await;
+                continue;
+            }
+        };
+        if let Err(error) = listener.listen(CHANNEL).await {
+            tracing::debug!(%error, "event listener cannot listen; retrying");
+            tokio::time::sleep(HUB_POLL).await;
+            continue;
+        }
+        loop {
+            match listener.recv().await {
+                Ok(notification) => {
+                    if let Ok(position) = notification.payload().parse::<i64>() {
+                        placed.send_if_modified(|known| raise(known, position));
+                    }
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "event listener lost its connection");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Reads what was placed since it last looked, once for all subscribers, and hands it out.
+async fn publish(hub: Arc<Hub>, mut placed: watch::Receiver<i64>) {
+    loop {
+        let target = *placed.borrow_and_update();
+        let target = if target > hub.position.load(Ordering::Acquire) {
+            target
+        } else {
+            // Not told of anything new: look at the feed's end now and then anyway.
+            match tokio::time::timeout(HUB_POLL, placed.changed()).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(_)) => return,
+                Err(_) => match db::events::ends(&hub.pool).await {
+                    Ok(ends) => ends.last_position,
+                    Err(_) => continue,
+                },
+            }
+        };
+        if let Err(error) = catch_up_hub(&hub, target).await {
+            tracing::warn!(%error, "could not read the feed for live subscribers");
+            tokio::time::sleep(HUB_POLL).await;
+        }
+    }
+}
+
+async fn catch_up_hub(hub: &Hub, target: i64) -> Result<(), db::DbError> {
+    let mut position = hub.position.load(Ordering::Acquire);
+    if position < 0 || hub.published.receiver_count() == 0 {
+        // Nobody to tell (or just started): a subscriber catches up from the database on
+        // its own, from its own cursor, up to where the hub goes on.
+        hub.position.store(target, Ordering::Release);
+        return Ok(());
+    }
+    while position < target {
+        let events = db::events::newer(&hub.pool, position, BATCH).await?;
+        let Some(last) = events.last() else { break };
+        position = last.position;
+        for event in events {
+            // No receivers left is no error: the next call skips ahead.
+            let _ = hub.published.send(Arc::new(event));
+        }
+        hub.position.store(position, Ordering::Release);
+    }
+    hub.position.fetch_max(target, Ordering::AcqRel);
+    Ok(())
+}
+
+async fn until_closed(mut closed: watch::Receiver<bool>) {
+    // An error is the hub gone: closed all the same.
+    let _ = closed.wait_for(|closed| *closed).await;
+}
+
+struct Subscription {
+    hub: Arc<Hub>,
+    principal: Principal,
+    query: FeedQuery,
+    /// What the caller may read, as the database last said.
+    projects: HashSet<Uuid>,
+    /// The position of the last event the caller was sent or passed over.
+    after: i64,
+    sender: mpsc::Sender<Arc<Event>>,
+}
+
+/// Why a subscription ends early.
+enum End {
+    /// The client went away, or the instance is shutting down.
+    Closed,
+    /// The caller lost access to something it followed, or its key.
+    AccessLost,
+}
+
+impl Subscription {
+    async fn run(mut self, mut live: broadcast::Receiver<Arc<Event>>) {
+        let ended = loop {
+            if let Err(end) = self.catch_up().await {
+                break end;
+            }
+            match self.follow(&mut live).await {
+                // Too far behind the hub: back to the database from where it is.
+                Ok(()) => live = live.resubscribe(),
+                Err(end) => break end,
+            }
+        };
+        if matches!(ended, End::AccessLost) {
+            tracing::debug!(user = %self.principal.user_id, "live feed ended: access lost");
+        }
+    }
+
+    /// Sends what the database holds after `after`, the caller's access applied in the
+    /// statement, until it has read up to the feed's end.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        loop {
+            let page = db::events::page(
+                &self.hub.pool,
+                self.principal.access(),
+                &self.query,
+                self.after,
+                BATCH,
+            )
+            .await
+            .map_err(|_| End::Closed)?;
+            let full = page.events.len() == BATCH;
+            for event in page.events {
+                self.after = event.position;
+                self.send(Arc::new(event)).await?;
+            }
+            if !full {
+                self.after = self.after.max(page.ends.last_position);
+                return Ok(());
+            }
+        }
+    }
+
+    /// Passes on the hub's events until the hub has dropped some for being too far ahead
+    /// (`Ok`), or the subscription ends.
+    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<Event>>) -> Result<(), End> {
+        let closed = until_closed(self.hub.closed.subscribe());
+        tokio::pin!(closed);
+        let mut recheck = tokio::time::interval(self.hub.recheck);
+        recheck.tick().await;
+        loop {
+            tokio::select! {
+                _ = self.sender.closed() => return Err(End::Closed),
+                () = &mut closed => return Err(End::Closed),
+                _ = recheck.tick() => self.recheck().await?,
+                received = live.recv() => match received {
+                    Ok(event) => self.pass_on(event).await?,
+                    Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
+                    Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
+                },
+            }
+        }
+    }
+
+    async fn pass_on(&mut self, event: Arc<Event>) -> Result<(), End> {
+        if event.position <= self.after {
+            return Ok(());
+        }
+        if event.member_changed() == Some(self.principal.user_id.as_str()) {
+            self.recheck().await?;
+        }
+        self.after = event.position;
+        if self.projects.contains(&event.project_id) && self.query.wants(&event) {
+            self.send(event).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, event: Arc<Event>) -> Result<(), End> {
+        self.sender.send(event).await.map_err(|_| End::Closed)
+    }
+
+    /// Asks the database what the caller may read now. A project it could read and cannot
+    /// any more (or a key revoked) ends the subscription: the client reconnects and learns
+    /// where it stands, rather than silently being told less.
+    async fn recheck(&mut self) -> Result<(), End> {
+        let readable = db::events::readable_projects(
+            &self.hub.pool,
+            self.principal.key_id,
+            self.principal.access(),
+        )
+        .await
+        .map_err(|_| End::Closed)?;
+        let Some(readable) = readable else {
+            return Err(End::AccessLost);
+        };
+        let readable: HashSet<Uuid> = readable.into_iter().collect();
+        if !self.projects.is_subset(&readable) {
+            return Err(End::AccessLost);
+        }
+        self.projects = readable;
+        Ok(())
+    }
+}

@@ -1,0 +1,243 @@
+//! The change feed's statements: placing committed events (`events_sequence`), reading them
+//! in feed order, and recording the events that no history row announces.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use sqlx::postgres::PgRow;
+use sqlx::{PgExecutor, PgPool, Row};
+use uuid::Uuid;
+
+use super::DbResult;
+use super::access::reachable;
+use super::data_entries::Actor;
+use crate::domain::event::{self, Event, FeedQuery};
+use crate::domain::{Access, EventType, Role};
+
+/// The feed's ends, as one statement saw them.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedEnds {
+    /// The newest position given: every event at or before it has committed and is placed.
+    pub last_position: i64,
+    /// Events at or before this were pruned.
+    pub pruned_through: i64,
+}
+
+/// One page of the feed for a reader, and the ends it was read against.
+pub struct Page {
+    pub events: Vec<Event>,
+    pub ends: FeedEnds,
+}
+
+/// What an event is read as (`event_from`), from `events AS e` joined with its history row
+/// `h`: entry events tell the history row's `changes`.
+macro_rules! event_columns {
+    () => {
+        "e.position, e.type, e.project_id, e.data_id, e.revision, e.occurred_at, \
+         e.actor_user_id, e.actor_key_id, COALESCE(e.changes, h.changes) AS changes"
+    };
+}
+
+/// Events after `after` that `query` asks for and `access` may read (read at the time of
+/// reading: a member removed reads nothing more of the project), oldest first, at most
+/// `limit`; with the feed's ends from the same snapshot.
+pub async fn page(
+    pool: &PgPool,
+    access: Access<'_>,
+    query: &FeedQuery,
+    after: i64,
+    limit: usize,
+) -> DbResult<Page> {
+    const PAGE: &str = concat!(
+        "SELECT f.last_position, f.pruned_through, e.*
+         FROM event_feed AS f
+         LEFT JOIN LATERAL (
+             SELECT ",
+        event_columns!(),
+        "
+             FROM events AS e
+             LEFT JOIN data_entry_history AS h ON h.history_id = e.history_id
+             WHERE e.position > $1 AND e.position IS NOT NULL
+               AND ($4::uuid IS NULL OR e.project_id = $4)
+               AND ($5::text[] IS NULL OR e.type = ANY($5))
+               AND ",
+        reachable!("e.project_id", "$2", "$6", "$3"),
+        "
+             ORDER BY e.position
+             LIMIT $7
+         ) AS e ON true
+         ORDER BY e.position"
+    );
+    let types: Option<Vec<&str>> = query
+        .types
+        .as_ref()
+        .map(|types| types.iter().map(|t| t.as_str()).collect());
+    let rows = sqlx::query(PAGE)
+        .bind(after)
+        .bind(access.user_id)
+        .bind(access.projects)
+        .bind(query.project_id)
+        .bind(types)
+        .bind(Role::Viewer)
+        .bind(limit_as_i64(limit))
+        .fetch_all(pool)
+        .await?;
+    let ends = match rows.first() {
+        Some(row) => FeedEnds {
+            last_position: row.try_get("last_position")?,
+            pruned_through: row.try_get("pruned_through")?,
+        },
+        None => unreachable!("event_feed holds its one row from the migration on"),
+    };
+    let mut events = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("position")?.is_some() {
+            events.push(event_from(row)?);
+        }
+    }
+    Ok(Page { events, ends })
+}
+
+/// Every event after `after`, whoever may read it, oldest first: what an instance reads
+/// once to hand to all its live subscribers, each of which applies its caller's access.
+pub async fn newer(pool: &PgPool, after: i64, limit: usize) -> DbResult<Vec<Event>> {
+    const NEWER: &str = concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events AS e
+         LEFT JOIN data_entry_history AS h ON h.history_id = e.history_id
+         WHERE e.position > $1 AND e.position IS NOT NULL
+         ORDER BY e.position LIMIT $2"
+    );
+    let rows = sqlx::query(NEWER)
+        .bind(after)
+        .bind(limit_as_i64(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(|row| Ok(event_from(row)?)).collect()
+}
+
+fn event_from(row: &PgRow) -> Result<Event, sqlx::Error> {
+    let type_name: String = row.try_get("type")?;
+    let event_type = type_name
+        .parse::<EventType>()
+        .map_err(|()| sqlx::Error::Decode(format!("{type_name:?} is not an event type").into()))?;
+    let changes: Option<sqlx::types::Json<Value>> = row.try_get("changes")?;
+    Ok(Event {
+        position: row.try_get("position")?,
+        event_type,
+        project_id: row.try_get("project_id")?,
+        data_id: row.try_get("data_id")?,
+        revision: row.try_get("revision")?,
+        occurred_at: row.try_get::<DateTime<Utc>, _>("occurred_at")?,
+        actor: event::Actor {
+            user_id: row.try_get("actor_user_id")?,
+            key_id: row.try_get("actor_key_id")?,
+        },
+        changes: changes.map(|json| json.0),
+    })
+}
+
+fn limit_as_i64(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// The feed's ends now.
+pub async fn ends(pool: &PgPool) -> DbResult<FeedEnds> {
+    let row = sqlx::query("SELECT last_position, pruned_through FROM event_feed")
+        .fetch_one(pool)
+        .await?;
+    Ok(FeedEnds {
+        last_position: row.try_get("last_position")?,
+        pruned_through: row.try_get("pruned_through")?,
+    })
+}
+
+/// Places up to `batch` committed events; the newest position given, or `None` when
+/// another instance's sequencer is at it.
+pub async fn sequence(pool: &PgPool, batch: i32) -> DbResult<Option<i64>> {
+    let newest = sqlx::query_scalar("SELECT events_sequence($1)")
+        .bind(batch)
+        .fetch_one(pool)
+        .await?;
+    Ok(newest)
+}
+
+/// The projects `access` may read now, if the key `key_id` still works (`None`: revoked
+/// or expired).
+pub async fn readable_projects(
+    pool: &PgPool,
+    key_id: Uuid,
+    access: Access<'_>,
+) -> DbResult<Option<Vec<Uuid>>> {
+    const READABLE: &str = concat!(
+        "SELECT ARRAY(SELECT p.project_id FROM projects AS p WHERE ",
+        reachable!("p.project_id", "$2", "$4", "$3"),
+        ") FROM api_keys
+         WHERE key_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+    );
+    let projects = sqlx::query_scalar(READABLE)
+        .bind(key_id)
+        .bind(access.user_id)
+        .bind(access.projects)
+        .bind(Role::Viewer)
+        .fetch_optional(pool)
+        .await?;
+    Ok(projects)
+}
+
+/// Records that `user`'s role in `project` went from `before` to `after` (`None`: no
+/// member), in the transaction that changed it.
+pub async fn record_member_change(
+    db: impl PgExecutor<'_>,
+    project: Uuid,
+    actor: &Actor<'_>,
+    user: &str,
+    before: Option<Role>,
+    after: Option<Role>,
+) -> DbResult<()> {
+    if before == after {
+        return Ok(());
+    }
+    let changes = json!({
+        "user_id": user,
+        "role": {"before": before.map(Role::as_str), "after": after.map(Role::as_str)},
+    });
+    sqlx::query(
+        "INSERT INTO events (type, project_id, actor_user_id, actor_key_id, changes)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(EventType::MemberChanged.as_str())
+    .bind(project)
+    .bind(actor.user_id)
+    .bind(actor.key_id)
+    .bind(sqlx::types::Json(changes))
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Deletes the placed events older than `retention` (and every one placed before them, so
+/// what is kept is always the feed's tail); returns how many.
+pub async fn prune(pool: &PgPool, retention: Duration) -> DbResult<u64> {
+    let pruned: i64 = sqlx::query_scalar(
+        "WITH horizon AS (
+             SELECT max(position) AS position FROM events
+             WHERE position IS NOT NULL AND occurred_at < now() - $1::interval
+         ), gone AS (
+             DELETE FROM events
+             WHERE position IS NOT NULL AND position <= (SELECT position FROM horizon)
+             RETURNING position
+         ), moved AS (
+             UPDATE event_feed
+             SET pruned_through = greatest(pruned_through, (SELECT max(position) FROM gone))
+             WHERE EXISTS (SELECT 1 FROM gone)
+         )
+         SELECT count(*) FROM gone",
+    )
+    .bind(format!("{} seconds", retention.as_secs()))
+    .fetch_one(pool)
+    .await?;
+    Ok(u64::try_from(pruned).unwrap_or(0))
+}
