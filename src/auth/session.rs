@@ -6,8 +6,8 @@
 //! A cookie is sent by the browser on its own, so a write authenticated by one must also
 //! prove it comes from labcat's own pages: an `X-Labcat-CSRF: 1` header (which a form or a
 //! cross-origin page cannot send without a CORS preflight, which labcat never grants for it)
-//! and a same-origin signal (`Origin` equal to labcat's own origin, or, without `Origin`,
-//! `Sec-Fetch-Site: same-origin`).
+//! and a same-origin signal (`Sec-Fetch-Site: same-origin`, or from a browser that does not
+//! send that header, `Origin` equal to labcat's own origin).
 
 use actix_web::HttpRequest;
 use actix_web::http::Method;
@@ -73,18 +73,18 @@ fn own_origin(request: &HttpRequest) -> String {
 }
 
 /// Whether the request says it comes from labcat's own origin (see the module docs).
+/// `Sec-Fetch-Site` is set by the browser alone (no page can set or change it), so where a
+/// browser sends it, it decides: it holds even behind a TLS-terminating proxy that labcat
+/// was not told about, where `Origin` names https and labcat sees http. Browsers that do
+/// not send it are judged by `Origin`.
 fn same_origin(request: &HttpRequest) -> bool {
     let headers = request.headers();
-    let fetch_site = headers
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok());
-    if fetch_site.is_some_and(|site| site != "same-origin") {
-        return false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"same-origin";
     }
     match headers.get(header::ORIGIN).map(|value| value.to_str()) {
         Some(Ok(origin)) => origin.eq_ignore_ascii_case(&own_origin(request)),
-        Some(Err(_)) => false,
-        None => fetch_site == Some("same-origin"),
+        _ => false,
     }
 }
 

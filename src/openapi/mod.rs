@@ -172,8 +172,9 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         (name = "ui", description = "The web UI at `/ui` (HTML pages built on this API). \
             Signing in there exchanges an API key for a session cookie (`labcat_session`, \
             `HttpOnly`, `SameSite=Strict`), which every route here then accepts in place of \
-            a key; writes with it must come from labcat's own pages (`X-Labcat-CSRF: 1` and \
-            the server's own `Origin`), else 403 `cross_site_request`."),
+            a key; writes with it must come from labcat's own pages (`X-Labcat-CSRF: 1`, and \
+            `Sec-Fetch-Site: same-origin` or the server's own `Origin`), else 403 \
+            `cross_site_request`."),
         (name = "v2 files", description = "The Seven Bridges-compatible surface: point \
             `sevenbridges-python` (or code written for the Seven Bridges / Cavatica API) at \
             `http://<labcat>/v2`. Files are data entries (`id` = `data_id`, `name` = \

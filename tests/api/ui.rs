@@ -174,6 +174,14 @@ async fn a_request_from_another_origin_cannot_change_anything() {
                 .json(&patch),
         ),
         (
+            "the browser says cross-site, whatever Origin claims",
+            with_cookie(&app, &cookie, Method::PATCH, &path)
+                .header(ORIGIN, &app.address)
+                .header("Sec-Fetch-Site", "cross-site")
+                .header(CSRF, "1")
+                .json(&patch),
+        ),
+        (
             "a same-site subdomain",
             with_cookie(&app, &cookie, Method::PATCH, &path)
                 .header("Sec-Fetch-Site", "same-site")

@@ -223,8 +223,8 @@ struct SignIn {
         ends at sign-out, after `ui.session_hours`, or when the key is revoked or expires) \
         and sets it as an `HttpOnly`, `SameSite=Strict` cookie, which the API then accepts \
         in place of the key. Only from labcat's own pages: the request needs \
-        `X-Labcat-CSRF: 1` and the server's own `Origin` (or `Sec-Fetch-Site: same-origin`), \
-        else 403 `cross_site_request`.",
+        `X-Labcat-CSRF: 1` and `Sec-Fetch-Site: same-origin` (or, from a browser that does \
+        not send it, the server's own `Origin`), else 403 `cross_site_request`.",
     security(()),
     request_body(content = Object, description = "`{\"api_key\": \"lc_...\"}`", content_type = "application/json"),
     responses(
