@@ -135,6 +135,7 @@ async function frame(current) {
     if (id) members.href = `/ui/projects/${id}/members`;
   };
   setMembers(switcher.value);
+  switcher.addEventListener('labcat:project', () => setMembers(switcher.value));
   switcher.addEventListener('change', () => {
     setMembers(switcher.value);
     if (PAGE === 'entries') {
@@ -454,6 +455,12 @@ const entryPage = {
       return;
     }
     this.adopt(loaded);
+    // The switcher shows the entry's project (and offers its members page).
+    const switcher = $('#project-switcher');
+    if (switcher && projects.some((p) => p.id === this.base.project_id)) {
+      switcher.value = this.base.project_id;
+      switcher.dispatchEvent(new CustomEvent('labcat:project'));
+    }
     this.render();
     this.history();
     follow(this.base.project_id, (event) => this.onEvent(event), () => this.catchUp());
