@@ -18,3 +18,10 @@ pub mod routes;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
+
+/// Makes rustls on ring the process's TLS provider (reqwest, for webhooks, is built without
+/// one of its own, so no second crypto library is compiled). Idempotent.
+pub fn install_tls_provider() {
+    // An error means one is installed already: as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

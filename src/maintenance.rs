@@ -66,5 +66,10 @@ async fn prune_events(pool: PgPool, retention: Duration, every: Duration) {
             Ok(pruned) => tracing::debug!(pruned, "pruned old events"),
             Err(error) => tracing::warn!(%error, "could not prune old events"),
         }
+        match db::webhooks::prune(&pool, retention).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "pruned old webhook deliveries"),
+            Err(error) => tracing::warn!(%error, "could not prune old webhook deliveries"),
+        }
     }
 }

@@ -10,6 +10,9 @@
 //! - `labcat_rate_limited_requests_total{policy="read"|"write"|"auth_failure"}`: counter of
 //!   429s (`auth_failure`: an address that failed authentication too often)
 //! - `labcat_entry_read_batch_size`: histogram of reads answered per coalesced statement
+//! - `labcat_schema_checked_writes_total{check="full"|"shortcut"}`: counter of entry updates
+//!   stored under a metadata schema, by how their result was checked: in full, or known
+//!   valid from the write and the stored document's recorded validity
 
 use actix_web::http::Method;
 use prometheus::{
@@ -37,6 +40,7 @@ pub struct Metrics {
     auth_failures: IntCounter,
     rate_limited: IntCounterVec,
     entry_read_batch_size: Histogram,
+    schema_checked_writes: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -103,6 +107,18 @@ impl Metrics {
         )
         .expect("valid metric");
 
+        let schema_checked_writes = IntCounterVec::new(
+            Opts::new(
+                "labcat_schema_checked_writes_total",
+                "Entry updates stored under a metadata schema, by how their result was checked",
+            ),
+            &["check"],
+        )
+        .expect("valid metric");
+        for check in ["full", "shortcut"] {
+            schema_checked_writes.with_label_values(&[check]);
+        }
+
         let registry = Registry::new();
         registry
             .register(Box::new(requests.clone()))
@@ -112,6 +128,7 @@ impl Metrics {
             .and_then(|()| registry.register(Box::new(auth_failures.clone())))
             .and_then(|()| registry.register(Box::new(rate_limited.clone())))
             .and_then(|()| registry.register(Box::new(entry_read_batch_size.clone())))
+            .and_then(|()| registry.register(Box::new(schema_checked_writes.clone())))
             .expect("metric names are unique");
         Self {
             registry,
@@ -122,7 +139,13 @@ impl Metrics {
             auth_failures,
             rate_limited,
             entry_read_batch_size,
+            schema_checked_writes,
         }
+    }
+
+    /// The counter of writes checked under a schema, by `check` (a handle to the same one).
+    pub fn schema_checked_writes(&self) -> IntCounterVec {
+        self.schema_checked_writes.clone()
     }
 
     /// The histogram the entry reader records its batch sizes in (a handle to the same one).

@@ -14,6 +14,8 @@ use crate::auth::{KeyCache, KeyUsage};
 use crate::catalog::entry_reader::EntryReader;
 use crate::catalog::feed::{Feed, FeedSettings};
 use crate::catalog::schemas::SchemaCache;
+use crate::catalog::webhook_dispatch::Dispatcher;
+use crate::catalog::webhooks::{SecretSeal, Webhooks};
 use crate::config::Settings;
 use crate::domain::MetadataLimits;
 use crate::domain::metadata_query::IndexedPaths;
@@ -61,6 +63,9 @@ pub struct AppState {
     pub feed: Arc<Feed>,
     /// How often a live feed sends a keep-alive comment.
     pub feed_keepalive: Duration,
+    /// Seals webhook secrets; read from the database on first use (`webhooks`).
+    webhook_seal: tokio::sync::OnceCell<SecretSeal>,
+    pub allow_private_networks: bool,
 }
 
 impl AppState {
@@ -76,11 +81,28 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// The webhook use cases, with the key that seals their secrets.
+    pub async fn webhooks(&self) -> Result<Webhooks<'_>, crate::db::DbError> {
+        let seal = self
+            .webhook_seal
+            .get_or_try_init(|| SecretSeal::load(&self.pool))
+            .await?;
+        Ok(Webhooks {
+            pool: &self.pool,
+            seal,
+            allow_private_networks: self.allow_private_networks,
+        })
+    }
+}
+
 pub struct Application {
     port: u16,
     server: Server,
     /// Its live subscriptions end first at shutdown: they would hold the server open.
     feed: Arc<Feed>,
+    /// Stops with the application (when this is dropped).
+    dispatcher: Dispatcher,
     /// Stops with the application (when this is dropped).
     maintenance: Maintenance,
     in_flight: web::Data<InFlight>,
@@ -113,6 +135,7 @@ impl Application {
             Duration::from_secs(settings.writes.idempotency_ttl_seconds),
             settings.events.retention(),
         );
+        let dispatcher = Dispatcher::start(pool.clone(), settings.webhooks.clone())?;
         let feed = Arc::new(Feed::start(
             pool.clone(),
             FeedSettings {
@@ -131,7 +154,7 @@ impl Application {
             entry_reader,
             pool,
             metadata_limits: settings.limits.metadata,
-            schemas: SchemaCache::new(settings.limits.schema),
+            schemas: SchemaCache::new(settings.limits.schema, metrics.schema_checked_writes()),
             indexed_paths,
             max_body_bytes: settings.server.max_body_bytes,
             require_if_match: settings.writes.require_if_match,
@@ -146,6 +169,8 @@ impl Application {
             ui_session: Duration::from_secs(settings.ui.session_hours.saturating_mul(3600)),
             feed: feed.clone(),
             feed_keepalive: settings.events.keepalive(),
+            webhook_seal: tokio::sync::OnceCell::new(),
+            allow_private_networks: settings.webhooks.allow_private_networks,
         });
         let cors_settings = settings.cors.clone();
         let in_flight = web::Data::new(InFlight::default());
@@ -177,6 +202,7 @@ impl Application {
             port,
             server: server.run(),
             feed,
+            dispatcher,
             maintenance,
             in_flight,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
@@ -190,6 +216,7 @@ impl Application {
     /// Runs until the process ends (tests) or the server is stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let _maintenance = self.maintenance; // stopped when the server has stopped
+        let _dispatcher = self.dispatcher;
         self.server.await
     }
 
@@ -199,6 +226,7 @@ impl Application {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
         let _maintenance = self.maintenance; // stopped when the server has stopped
+        let _dispatcher = self.dispatcher;
         let signal = shutdown::signalled().await?;
         self.feed.close();
         tracing::info!(

@@ -76,6 +76,9 @@ pub async fn create(
             entry.char_source_type,
         )
         .await?;
+        if let Some(schema) = applicable {
+            state.schemas.met(&principal.user_id, schema.schema_id);
+        }
         if applicable.map(|s| s.schema_id) == check.schema.map(|s| s.schema_id) {
             break;
         }
@@ -170,7 +173,9 @@ async fn get_writable(
 /// checked first, and the write's statement applies only if the entry is still at the
 /// revision checked and the same schema still applies (else it checks again). So what is
 /// stored has always been checked, and two concurrent merges cannot together store what
-/// neither was checked as.
+/// neither was checked as. The one exception needs no check: a result known valid from the
+/// write alone (`Verdict`), under the version that applies, when the stored document was
+/// found valid under that same version — the statement itself makes sure of both.
 pub async fn update(
     conn: &mut PgConnection,
     state: &AppState,
@@ -204,11 +209,20 @@ pub async fn update(
         )
         .await?;
         match outcome {
-            UpdateOutcome::Written(entry) => Ok(ControlFlow::Break(entry)),
+            UpdateOutcome::Written(entry) => {
+                if entry.metadata_valid.is_some() {
+                    // With no schema checked, only the shortcut stores a validity.
+                    state.schemas.count_checked_write(check.schema.is_some());
+                }
+                Ok(ControlFlow::Break(entry))
+            }
             UpdateOutcome::Nothing => unchanged(conn, principal, data_id, patch, if_match)
                 .await
                 .map(ControlFlow::Break),
             UpdateOutcome::Recheck { current, schema } => {
+                if let Some(schema) = schema {
+                    state.schemas.met(&principal.user_id, schema.schema_id);
+                }
                 stale_precondition(if_match, &current)?;
                 let check = state
                     .schemas
@@ -224,9 +238,15 @@ pub async fn update(
             }
         }
     };
-    // First as if no schema applied (the statement refuses if one does), so an entry
-    // without a schema pays nothing for schemas.
-    let mut check = SchemaCheck::default();
+    // First as if no schema applied, or one of those the caller's writes met lately under
+    // which the result is known valid without the stored document (the statement refuses
+    // if another applies, or the stored document was not found valid under it): so an
+    // entry without a schema pays nothing for schemas, and the common write under one is a
+    // single statement too.
+    let mut check = SchemaCheck {
+        shortcut: state.schemas.shortcut(&principal.user_id, metadata),
+        ..SchemaCheck::default()
+    };
     for _ in 0..UNLOCKED_CHECKS {
         match attempt(&mut *conn, &check).await? {
             ControlFlow::Break(entry) => return Ok(entry),

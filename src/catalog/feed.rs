@@ -32,9 +32,9 @@ const IDLE_SEQUENCE_INTERVAL: Duration = Duration::from_millis(200);
 /// How often the hub looks at the feed's end without being told (the listener's
 /// connection may be down).
 const HUB_POLL: Duration = Duration::from_secs(1);
-/// Events the hub keeps for subscribers that are behind; one further behind catches up
+/// Batches the hub keeps for subscribers that are behind; one further behind catches up
 /// from the database.
-const HUB_CAPACITY: usize = 4096;
+const HUB_CAPACITY: usize = 256;
 /// Events waiting for one slow client.
 const SUBSCRIBER_BUFFER: usize = 256;
 const CHANNEL: &str = "labcat_events";
@@ -54,7 +54,8 @@ pub struct Feed {
 
 struct Hub {
     pool: PgPool,
-    published: broadcast::Sender<Arc<Event>>,
+    /// New events, a batch per read: a subscriber wakes once per batch, not per event.
+    published: broadcast::Sender<Arc<[Event]>>,
     /// The newest position the hub has handed out (or skipped, with nobody listening).
     position: AtomicI64,
     /// Set when the instance shuts down: subscriptions end.
@@ -120,7 +121,7 @@ impl Feed {
         &self,
         principal: Principal,
         query: FeedQuery,
-    ) -> Result<mpsc::Receiver<Arc<Event>>, ApiError> {
+    ) -> Result<mpsc::Receiver<Event>, ApiError> {
         let pool = &self.hub.pool;
         let projects = db::events::readable_projects(pool, principal.key_id, principal.access())
             .await?
@@ -293,10 +294,8 @@ async fn catch_up_hub(hub: &Hub, target: i64) -> Result<(), db::DbError> {
         let events = db::events::newer(&hub.pool, position, BATCH).await?;
         let Some(last) = events.last() else { break };
         position = last.position;
-        for event in events {
-            // No receivers left is no error: the next call skips ahead.
-            let _ = hub.published.send(Arc::new(event));
-        }
+        // No receivers left is no error: the next call skips ahead.
+        let _ = hub.published.send(events.into());
         hub.position.store(position, Ordering::Release);
     }
     hub.position.fetch_max(target, Ordering::AcqRel);
@@ -316,7 +315,7 @@ struct Subscription {
     projects: HashSet<Uuid>,
     /// The position of the last event the caller was sent or passed over.
     after: i64,
-    sender: mpsc::Sender<Arc<Event>>,
+    sender: mpsc::Sender<Event>,
 }
 
 /// Why a subscription ends early.
@@ -328,7 +327,7 @@ enum End {
 }
 
 impl Subscription {
-    async fn run(mut self, mut live: broadcast::Receiver<Arc<Event>>) {
+    async fn run(mut self, mut live: broadcast::Receiver<Arc<[Event]>>) {
         let ended = loop {
             if let Err(end) = self.catch_up().await {
                 break end;
@@ -360,7 +359,7 @@ impl Subscription {
             let full = page.events.len() == BATCH;
             for event in page.events {
                 self.after = event.position;
-                self.send(Arc::new(event)).await?;
+                self.send(event).await?;
             }
             if !full {
                 self.after = self.after.max(page.ends.last_position);
@@ -371,7 +370,7 @@ impl Subscription {
 
     /// Passes on the hub's events until the hub has dropped some for being too far ahead
     /// (`Ok`), or the subscription ends.
-    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<Event>>) -> Result<(), End> {
+    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<[Event]>>) -> Result<(), End> {
         let closed = until_closed(self.hub.closed.subscribe());
         tokio::pin!(closed);
         let mut recheck = tokio::time::interval(self.hub.recheck);
@@ -382,7 +381,11 @@ impl Subscription {
                 () = &mut closed => return Err(End::Closed),
                 _ = recheck.tick() => self.recheck().await?,
                 received = live.recv() => match received {
-                    Ok(event) => self.pass_on(event).await?,
+                    Ok(batch) => {
+                        for event in batch.iter() {
+                            self.pass_on(event).await?;
+                        }
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
                     Err(broadcast::error::RecvError::Closed) => return Err(End::Closed),
                 },
@@ -390,7 +393,7 @@ impl Subscription {
         }
     }
 
-    async fn pass_on(&mut self, event: Arc<Event>) -> Result<(), End> {
+    async fn pass_on(&mut self, event: &Event) -> Result<(), End> {
         if event.position <= self.after {
             return Ok(());
         }
@@ -398,13 +401,13 @@ impl Subscription {
             self.recheck().await?;
         }
         self.after = event.position;
-        if self.projects.contains(&event.project_id) && self.query.wants(&event) {
-            self.send(event).await?;
+        if self.projects.contains(&event.project_id) && self.query.wants(event) {
+            self.send(event.clone()).await?;
         }
         Ok(())
     }
 
-    async fn send(&self, event: Arc<Event>) -> Result<(), End> {
+    async fn send(&self, event: Event) -> Result<(), End> {
         self.sender.send(event).await.map_err(|_| End::Closed)
     }
 

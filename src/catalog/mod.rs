@@ -7,3 +7,5 @@ pub mod entry_reader;
 pub mod feed;
 pub mod projects;
 pub mod schemas;
+pub mod webhook_dispatch;
+pub mod webhooks;

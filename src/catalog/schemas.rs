@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use prometheus::IntCounterVec;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
@@ -12,11 +13,11 @@ use uuid::Uuid;
 use super::projects::require_role;
 use crate::auth::Principal;
 use crate::db;
-use crate::db::data_entries::{MetadataWrite, SchemaCheck};
-use crate::db::metadata_schemas::{SchemaRef, StoredSchema, Validity};
+use crate::db::data_entries::{MetadataWrite, SchemaCheck, Shortcut};
+use crate::db::metadata_schemas::{Rechecked, SchemaRef, StoredSchema};
 use crate::domain::metadata::merged;
 use crate::domain::metadata_schema::{
-    CompiledSchema, SchemaChange, SchemaLimits, SchemaTarget, SchemaViolation,
+    CompiledSchema, SchemaChange, SchemaLimits, SchemaTarget, SchemaViolation, Verdict,
 };
 use crate::domain::{Role, SchemaMode};
 use crate::error::ApiError;
@@ -28,20 +29,80 @@ const DRY_RUN_BATCH: i64 = 1000;
 /// Failing entries a dry run lists.
 const DRY_RUN_LISTED: usize = 20;
 
+/// Schema versions remembered per user as met lately by their writes.
+const RECENT_PER_USER: usize = 4;
+
 /// Compiled schemas by version id. A version never changes once stored, so an entry
 /// cannot go stale; which version applies is read from the database on every write.
 #[derive(Clone)]
 pub struct SchemaCache {
     compiled: moka::sync::Cache<i64, Arc<CompiledSchema>>,
+    /// The versions each user's writes met lately, newest first: the ones a write offers
+    /// its statement as shortcuts (`shortcut`). Only a guess: the statement itself compares
+    /// it with the version that applies, and a wrong one costs what no guess would.
+    recent: moka::sync::Cache<String, Arc<[i64]>>,
     limits: SchemaLimits,
+    checked_writes: IntCounterVec,
 }
 
 impl SchemaCache {
-    pub fn new(limits: SchemaLimits) -> Self {
+    pub fn new(limits: SchemaLimits, checked_writes: IntCounterVec) -> Self {
         Self {
             compiled: moka::sync::Cache::new(1000),
+            recent: moka::sync::Cache::new(10_000),
             limits,
+            checked_writes,
         }
+    }
+
+    /// The versions, among those `user`'s writes met lately, under which `write`'s result
+    /// is known valid without checking it (`Verdict`); for a merge, provided the stored
+    /// document was found valid under the same version, which the statement checks.
+    pub fn shortcut(&self, user: &str, write: MetadataWrite<'_>) -> Shortcut {
+        let mut shortcut = Shortcut {
+            schema_ids: Vec::new(),
+            whatever_stored: matches!(write, MetadataWrite::Replace(_)),
+        };
+        let Some(recent) = self.recent.get(user) else {
+            return shortcut;
+        };
+        for &schema_id in recent.iter() {
+            let Some(compiled) = self.compiled.get(&schema_id) else {
+                continue;
+            };
+            let verdict = match write {
+                MetadataWrite::Merge(patch) => compiled.verdict_on_merge(patch),
+                MetadataWrite::Replace(document) => compiled.verdict_on_replacement(document),
+            };
+            if verdict != Verdict::Undecided {
+                shortcut.schema_ids.push(schema_id);
+            }
+        }
+        shortcut
+    }
+
+    /// Remembers that a write of `user`'s met `schema_id`.
+    pub fn met(&self, user: &str, schema_id: i64) {
+        let recent = self.recent.get(user);
+        if recent.as_ref().and_then(|ids| ids.first()) == Some(&schema_id) {
+            return;
+        }
+        let ids: Arc<[i64]> = std::iter::once(schema_id)
+            .chain(
+                recent
+                    .iter()
+                    .flat_map(|ids| ids.iter().copied())
+                    .filter(|&id| id != schema_id),
+            )
+            .take(RECENT_PER_USER)
+            .collect();
+        self.recent.insert(user.to_owned(), ids);
+    }
+
+    /// Counts a write stored under a schema: checked in `full`, or by the shortcut.
+    pub fn count_checked_write(&self, full: bool) {
+        let check = if full { "full" } else { "shortcut" };
+        self.checked_writes.with_label_values(&[check]).inc();
     }
 
     pub fn limits(&self) -> &SchemaLimits {
@@ -106,6 +167,7 @@ impl SchemaCache {
             schema: Some(schema),
             violations: result,
             revision,
+            shortcut: Shortcut::default(),
         })
     }
 }
@@ -280,7 +342,7 @@ async fn recheck_batch(
     let Some(last) = batch.last().map(|entry| entry.data_id) else {
         return Ok(None);
     };
-    let mut checked: Vec<(Uuid, Validity)> = Vec::with_capacity(batch.len());
+    let mut checked = Vec::with_capacity(batch.len());
     for entry in &batch {
         let validity = match entry.schema {
             None => None,
@@ -291,7 +353,11 @@ async fn recheck_batch(
                     .check(&entry.metadata),
             ),
         };
-        checked.push((entry.data_id, validity));
+        checked.push(Rechecked {
+            data_id: entry.data_id,
+            schema_id: entry.schema.map(|schema| schema.schema_id),
+            validity,
+        });
     }
     db::metadata_schemas::set_validity(&mut transaction, &checked).await?;
     transaction.commit().await?;

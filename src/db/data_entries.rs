@@ -41,9 +41,10 @@ pub async fn insert(
         ), created AS (
             INSERT INTO data_entries (data_id, user_id, raw_name, char_source_type,
                                       pipeline_status, physical_sample_id, raw_size_gb, metadata,
-                                      project_id, metadata_valid, metadata_errors)
+                                      project_id, metadata_valid, metadata_errors,
+                                      metadata_schema_id)
             SELECT $1, $2, $3, $4, $5, $6, $7, metadata_within_limits($8, $12, $13),
-                   target.project_id, $18, $19
+                   target.project_id, $18, $19, s.schema_id
             FROM target ",
         applicable_schema!("target.project_id", "$4"),
         " WHERE s.schema_id IS NOT DISTINCT FROM $17 AND ",
@@ -178,6 +179,21 @@ pub struct SchemaCheck {
     pub violations: Vec<SchemaViolation>,
     /// The revision the checked document was merged from: the write applies only to it.
     pub revision: Option<i64>,
+    /// Schemas under which the write's result is known valid without checking it.
+    pub shortcut: Shortcut,
+}
+
+/// The schema versions under which a write's resulting metadata is known valid without
+/// checking it (`domain::metadata_schema::Verdict`): if one of them is the one that applies,
+/// the write is stored as valid under it, in the same statement.
+#[derive(Debug, Clone, Default)]
+pub struct Shortcut {
+    /// `metadata_schemas.schema_id`s.
+    pub schema_ids: Vec<i64>,
+    /// Known valid whatever the stored document (a replacement); otherwise only if the
+    /// stored document was found valid under the version that applies (a merge decided from
+    /// its patch, or a write leaving the document alone).
+    pub whatever_stored: bool,
 }
 
 impl SchemaCheck {
@@ -195,9 +211,9 @@ impl SchemaCheck {
 #[derive(Debug)]
 pub enum UpdateOutcome {
     Written(DataEntry),
-    /// Nothing was written: a schema other than the checked one applies to the result, or
-    /// the row is no longer at the checked revision. Here is the row as it is, with the
-    /// schema that applies, to check again.
+    /// Nothing was written: a schema other than the checked one applies to the result (and
+    /// the shortcut did not hold), or the row is no longer at the checked revision. Here is
+    /// the row as it is, with the schema that applies, to check again.
     Recheck {
         current: DataEntry,
         schema: Option<SchemaRef>,
@@ -216,6 +232,10 @@ pub enum UpdateOutcome {
 /// change of type or project too) is not the one `check` names, or the row is not at the
 /// revision `check` was made from: then the current row comes back to be checked again, so
 /// a document is only ever stored after the schema that applies has seen it.
+///
+/// Or, when the schema that applies is one of `check.shortcut`'s, the result is known valid
+/// under it (for a merge: the stored document was found valid under that same version, as
+/// `metadata_schema_id` records), and the write is stored as valid under it.
 #[allow(clippy::too_many_arguments)]
 pub async fn update(
     conn: &mut PgConnection,
@@ -241,17 +261,22 @@ pub async fn update(
         " AND ($21::uuid IS NULL OR ",
         reachable!("$21", "$2", "$19", "$20"),
         ") FOR UPDATE
-        ), guard AS (
+        ), applicable AS (
             SELECT s.schema_id, s.target AS schema_target, s.version AS schema_version,
                    s.mode AS schema_mode,
+                   (s.schema_id = ANY($26::bigint[])
+                    AND ($27 OR (b.metadata_valid AND b.metadata_schema_id = s.schema_id)))
+                   IS TRUE AS shortcut,
                    s.schema_id IS DISTINCT FROM $22
-                   OR ($23::bigint IS NOT NULL AND b.revision <> $23) AS stale
+                   OR ($23::bigint IS NOT NULL AND b.revision <> $23) AS unchecked
             FROM before AS b ",
         applicable_schema!(
             "COALESCE($21, b.project_id)",
             "COALESCE($4, b.char_source_type)"
         ),
         "
+        ), guard AS (
+            SELECT *, unchecked AND NOT shortcut AS stale FROM applicable
         ), merged AS (
             SELECT CASE WHEN $10::jsonb IS NULL THEN b.metadata
                         WHEN $11 THEN $10::jsonb
@@ -268,8 +293,9 @@ pub async fn update(
                 project_id = COALESCE($21, e.project_id),
                 metadata = CASE WHEN m.metadata = e.metadata THEN e.metadata
                                 ELSE metadata_within_limits(m.metadata, $12, $13) END,
-                metadata_valid = $24,
-                metadata_errors = $25,
+                metadata_valid = CASE WHEN g.shortcut THEN true ELSE $24 END,
+                metadata_errors = CASE WHEN g.shortcut THEN '[]'::jsonb ELSE $25 END,
+                metadata_schema_id = g.schema_id,
                 revision = e.revision + 1,
                 last_updated = greatest(now(), e.last_updated + interval '1 microsecond')
             FROM before AS b, merged AS m, guard AS g
@@ -308,8 +334,8 @@ pub async fn update(
                                    CASE WHEN $11 THEN b.metadata || c.metadata
                                         ELSE $10::jsonb END) AS keys (k)
                           WHERE b.metadata -> k IS DISTINCT FROM c.metadata -> k)) END,
-                   $26, $27
-            FROM changed AS c CROSS JOIN before AS b
+                   g.schema_target, g.schema_version
+            FROM changed AS c CROSS JOIN before AS b CROSS JOIN guard AS g
         )
         SELECT true AS written, NULL::bigint AS schema_id, NULL::text AS schema_target,
                NULL::integer AS schema_version, NULL::text AS schema_mode, c.*
@@ -350,8 +376,8 @@ pub async fn update(
         .bind(check.revision)
         .bind(check.valid())
         .bind(check.errors())
-        .bind(check.schema.map(|schema| schema.target.as_str()))
-        .bind(check.schema.map(|schema| schema.version))
+        .bind(&check.shortcut.schema_ids)
+        .bind(check.shortcut.whatever_stored)
         .fetch_optional(conn)
         .await?;
     let Some(row) = row else {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::postgres::PgRow;
-use sqlx::{PgExecutor, PgPool, Row};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row};
 use uuid::Uuid;
 
 use super::DbResult;
@@ -83,15 +83,54 @@ pub async fn page(
         .bind(limit_as_i64(limit))
         .fetch_all(pool)
         .await?;
-    let ends = match rows.first() {
-        Some(row) => FeedEnds {
-            last_position: row.try_get("last_position")?,
-            pruned_through: row.try_get("pruned_through")?,
-        },
-        None => unreachable!("event_feed holds its one row from the migration on"),
+    page_of(&rows)
+}
+
+/// A project's events after `after` of the types `query` asks for, whoever may read them:
+/// what a webhook of the project is sent. With the feed's ends from the same snapshot.
+pub async fn of_project(
+    conn: &mut PgConnection,
+    query: &FeedQuery,
+    after: i64,
+    limit: usize,
+) -> DbResult<Page> {
+    const OF_PROJECT: &str = concat!(
+        "SELECT f.last_position, f.pruned_through, e.*
+         FROM event_feed AS f
+         LEFT JOIN LATERAL (
+             SELECT ",
+        event_columns!(),
+        "
+             FROM events AS e
+             LEFT JOIN data_entry_history AS h ON h.history_id = e.history_id
+             WHERE e.position > $1 AND e.position IS NOT NULL AND e.project_id = $2
+               AND e.type = ANY($3)
+             ORDER BY e.position
+             LIMIT $4
+         ) AS e ON true
+         ORDER BY e.position"
+    );
+    let types: Vec<&str> = query.types.iter().flatten().map(|t| t.as_str()).collect();
+    let rows = sqlx::query(OF_PROJECT)
+        .bind(after)
+        .bind(query.project_id)
+        .bind(types)
+        .bind(limit_as_i64(limit))
+        .fetch_all(conn)
+        .await?;
+    page_of(&rows)
+}
+
+fn page_of(rows: &[PgRow]) -> DbResult<Page> {
+    let Some(first) = rows.first() else {
+        unreachable!("event_feed holds its one row from the migration on")
+    };
+    let ends = FeedEnds {
+        last_position: first.try_get("last_position")?,
+        pruned_through: first.try_get("pruned_through")?,
     };
     let mut events = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         if row.try_get::<Option<i64>, _>("position")?.is_some() {
             events.push(event_from(row)?);
         }

@@ -283,28 +283,41 @@ pub async fn entries_to_check(
 /// What a check found: `None` when no schema applies.
 pub type Validity = Option<Vec<SchemaViolation>>;
 
-/// Stores what checks found, without touching revision, `last_updated` or the history:
-/// validity is derived from the metadata and the schema, both of which are recorded.
-pub async fn set_validity(conn: &mut PgConnection, checked: &[(Uuid, Validity)]) -> DbResult<()> {
-    let ids: Vec<Uuid> = checked.iter().map(|(id, _)| *id).collect();
+/// One entry's recheck: what the schema it names (`None`: none applies) found.
+pub struct Rechecked {
+    pub data_id: Uuid,
+    pub schema_id: Option<i64>,
+    pub validity: Validity,
+}
+
+/// Stores what checks found, and under which version, without touching revision,
+/// `last_updated` or the history: validity is derived from the metadata and the schema, both
+/// of which are recorded.
+pub async fn set_validity(conn: &mut PgConnection, checked: &[Rechecked]) -> DbResult<()> {
+    let ids: Vec<Uuid> = checked.iter().map(|entry| entry.data_id).collect();
+    let schemas: Vec<Option<i64>> = checked.iter().map(|entry| entry.schema_id).collect();
     let valid: Vec<Option<bool>> = checked
         .iter()
-        .map(|(_, found)| found.as_ref().map(Vec::is_empty))
+        .map(|entry| entry.validity.as_ref().map(Vec::is_empty))
         .collect();
     let errors: Vec<Option<sqlx::types::Json<&Vec<SchemaViolation>>>> = checked
         .iter()
-        .map(|(_, found)| found.as_ref().map(sqlx::types::Json))
+        .map(|entry| entry.validity.as_ref().map(sqlx::types::Json))
         .collect();
     sqlx::query(
         "UPDATE data_entries AS e
-         SET metadata_valid = c.valid, metadata_errors = c.errors
-         FROM unnest($1::uuid[], $2::boolean[], $3::jsonb[]) AS c (data_id, valid, errors)
+         SET metadata_valid = c.valid, metadata_errors = c.errors,
+             metadata_schema_id = c.schema_id
+         FROM unnest($1::uuid[], $2::boolean[], $3::jsonb[], $4::bigint[])
+              AS c (data_id, valid, errors, schema_id)
          WHERE e.data_id = c.data_id
-           AND (e.metadata_valid, e.metadata_errors) IS DISTINCT FROM (c.valid, c.errors)",
+           AND (e.metadata_valid, e.metadata_errors, e.metadata_schema_id)
+               IS DISTINCT FROM (c.valid, c.errors, c.schema_id)",
     )
     .bind(&ids)
     .bind(&valid)
     .bind(&errors)
+    .bind(&schemas)
     .execute(conn)
     .await?;
     Ok(())

@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod ui_sessions;
 mod units;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::LazyLock;
 use std::time::Duration;

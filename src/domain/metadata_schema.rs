@@ -13,13 +13,28 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use jsonschema::{Keyword, PatternOptions, Retrieve, Uri, ValidationError, Validator};
+use jsonschema::{
+    Keyword, PatternOptions, Retrieve, Uri, ValidationError, ValidationOptions, Validator,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::field_error::ViolationAt;
 use super::units::{self, Dimension};
 use super::{CharSourceType, FieldError, SchemaMode};
+
+mod incremental;
+
+/// What a write's resulting document is known to be without looking at the stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It validates, whatever the stored document is.
+    Valid,
+    /// It validates if the stored document validated under the same schema.
+    ValidIfStoredValid,
+    /// Only checking the resulting document itself can tell.
+    Undecided,
+}
 
 /// The keyword that makes a property a quantity of a dimension: `{"x-dimension":
 /// "temperature"}` accepts `{"value": 750, "unit": "degC"}` and refuses a unit of another
@@ -196,6 +211,9 @@ impl SchemaChange {
 /// A schema ready to check documents with.
 pub struct CompiledSchema {
     validator: Validator,
+    /// The schema taken apart per level, when a merge's result can be decided from the
+    /// patch (`incremental`).
+    parts: Option<incremental::Level>,
 }
 
 impl fmt::Debug for CompiledSchema {
@@ -208,24 +226,35 @@ impl CompiledSchema {
     /// Compiles `schema`, or says (as a 422 item on `schema`) why it cannot be used.
     pub fn compile(schema: &Value, limits: &SchemaLimits) -> Result<Self, FieldError> {
         check_shape(schema, limits)?;
-        let validator = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .with_retriever(NothingOutside)
-            .with_pattern_options(
-                PatternOptions::regex()
-                    .size_limit(limits.max_pattern_bytes)
-                    .dfa_size_limit(limits.max_pattern_bytes),
+        let options = validation_options(limits);
+        let validator = options.build(schema).map_err(|error| {
+            FieldError::new(
+                "schema",
+                "invalid_schema",
+                format!("the schema cannot be used: {error}"),
             )
-            .with_keyword(DIMENSION_KEYWORD, dimension_keyword)
-            .build(schema)
-            .map_err(|error| {
-                FieldError::new(
-                    "schema",
-                    "invalid_schema",
-                    format!("the schema cannot be used: {error}"),
-                )
-            })?;
-        Ok(Self { validator })
+        })?;
+        let parts = incremental::Level::of_schema(schema, &options);
+        Ok(Self { validator, parts })
+    }
+
+    /// What can be said of the document an RFC 7396 merge of `patch` into the stored one
+    /// gives (`None`: the document stays as it is), without the stored document.
+    pub fn verdict_on_merge(&self, patch: Option<&Value>) -> Verdict {
+        match (patch, &self.parts) {
+            (None, _) => Verdict::ValidIfStoredValid,
+            (Some(patch), Some(parts)) if parts.keeps_valid(patch) => Verdict::ValidIfStoredValid,
+            _ => Verdict::Undecided,
+        }
+    }
+
+    /// What can be said of `replacement` as the whole new document.
+    pub fn verdict_on_replacement(&self, replacement: &Value) -> Verdict {
+        if self.validator.is_valid(replacement) {
+            Verdict::Valid
+        } else {
+            Verdict::Undecided
+        }
     }
 
     /// Every way `document` breaks the schema (at most `MAX_VIOLATIONS`); empty when it
@@ -244,6 +273,20 @@ impl CompiledSchema {
             })
             .collect()
     }
+}
+
+/// How every schema and every part of one is compiled: nothing fetched, patterns bounded,
+/// `x-dimension` known.
+fn validation_options(limits: &SchemaLimits) -> ValidationOptions<'static> {
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .with_retriever(NothingOutside)
+        .with_pattern_options(
+            PatternOptions::regex()
+                .size_limit(limits.max_pattern_bytes)
+                .dfa_size_limit(limits.max_pattern_bytes),
+        )
+        .with_keyword(DIMENSION_KEYWORD, dimension_keyword)
 }
 
 fn shortened(message: String) -> String {

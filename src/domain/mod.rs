@@ -23,6 +23,7 @@ pub mod search;
 pub mod tags;
 pub mod timestamp;
 pub mod units;
+pub mod webhook;
 
 pub use access::Access;
 pub use data_entry::{DataEntry, DataEntryPatch, NewDataEntry};

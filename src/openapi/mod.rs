@@ -18,7 +18,7 @@ use crate::routes::v2::{
 };
 use crate::routes::{
     api_keys, data_entries, discovery, docs, events, health, metadata, metrics, physical_samples,
-    projects, schemas as metadata_schemas, ui,
+    projects, schemas as metadata_schemas, ui, webhooks,
 };
 use responses::*;
 use v2::{
@@ -99,6 +99,13 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
         metadata_schemas::delete,
         metadata_schemas::check,
         events::list,
+        webhooks::list,
+        webhooks::create,
+        webhooks::get,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::deliveries,
+        webhooks::redeliver,
         v2_files::list,
         v2_files::get,
         v2_files::update,
@@ -167,6 +174,8 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             `metadata_valid` and `metadata_errors`)."),
         (name = "events", description = "The change feed: follow changes (polled or live, \
             as Server-Sent Events) instead of polling the entries."),
+        (name = "webhooks", description = "A project's subscriptions to its events, delivered \
+            as signed POSTs (Standard Webhooks), with their delivery records."),
         (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
         (name = "service", description = "Health, metrics and this description; no key needed."),
         (name = "ui", description = "The web UI at `/ui` (HTML pages built on this API). \

@@ -347,6 +347,85 @@ pub enum EventTypeName {
     MemberChanged,
 }
 
+/// A webhook of a project.
+#[derive(ToSchema)]
+pub struct Webhook {
+    pub webhook_id: Uuid,
+    pub project_id: Uuid,
+    pub url: String,
+    #[schema(inline)]
+    pub events: Vec<EventTypeName>,
+    pub enabled: bool,
+    /// Why labcat turned it off (it kept failing); `null` while enabled.
+    pub disabled_reason: Option<String>,
+    /// Failed attempts in a row, since the last delivered one.
+    pub consecutive_failures: i32,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Only in the answer to a create or a rotation, once: `whsec_` and base64, the
+    /// Standard Webhooks form. Verify each delivery's `webhook-signature` with it.
+    #[schema(required = false)]
+    pub secret: String,
+}
+
+/// `POST /projects/{project_id}/webhooks`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://lims.example.org/labcat-hook",
+                          "events": ["entry.updated", "entry.created"]}))]
+pub struct WebhookCreate {
+    /// `https` (or `http` with `webhooks.allow_private_networks`), not resolving to a
+    /// loopback, private, link-local or metadata address.
+    #[schema(max_length = 2048)]
+    pub url: String,
+    /// The event types it is sent.
+    #[schema(inline, min_items = 1)]
+    pub events: Vec<EventTypeName>,
+    #[schema(required = false)]
+    pub enabled: bool,
+}
+
+/// `PATCH /projects/{project_id}/webhooks/{webhook_id}`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookChange {
+    #[schema(required = false, max_length = 2048)]
+    pub url: String,
+    #[schema(inline, required = false, min_items = 1)]
+    pub events: Vec<EventTypeName>,
+    /// `true` turns a disabled webhook back on (and clears its failure count).
+    #[schema(required = false)]
+    pub enabled: bool,
+    /// `true`: a new secret, shown once in the answer; the old one keeps signing alongside
+    /// (a second signature in `webhook-signature`) for 24 hours.
+    #[schema(required = false)]
+    pub rotate_secret: bool,
+}
+
+/// One event's delivery to one webhook.
+#[derive(ToSchema)]
+pub struct WebhookDelivery {
+    pub delivery_id: Uuid,
+    /// The event's cursor in the feed; the body sent is the event as `GET /events` tells it.
+    pub event_id: String,
+    #[schema(inline)]
+    pub event_type: EventTypeName,
+    #[schema(required = false)]
+    pub data_id: Uuid,
+    /// `pending` (waiting or retrying), `delivered`, or `failed` (given up after
+    /// `webhooks.retry_for_hours`).
+    pub status: String,
+    pub attempts: i32,
+    /// The receiver's status code at the last attempt (`null`: no answer).
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    /// When the next attempt is due (pending only).
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
 /// A version of a project's metadata schema for one data type.
 #[derive(ToSchema)]
 pub struct MetadataSchema {

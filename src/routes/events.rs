@@ -2,7 +2,6 @@
 //! live as Server-Sent Events.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header;
@@ -97,7 +96,7 @@ fn wants_stream(request: &HttpRequest) -> bool {
 /// The stream's bytes: `retry:` first, then each event, and a comment whenever nothing was
 /// sent for `keepalive`. It ends when the subscription does.
 fn event_stream(
-    events: mpsc::Receiver<Arc<Event>>,
+    events: mpsc::Receiver<Event>,
     keepalive: Duration,
 ) -> impl futures_util::Stream<Item = Result<Bytes, Infallible>> {
     let start = Bytes::from(format!("retry: {RETRY_MS}\n\n"));

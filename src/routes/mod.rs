@@ -39,6 +39,7 @@ mod response;
 pub(crate) mod schemas;
 pub(crate) mod ui;
 pub(crate) mod v2;
+pub(crate) mod webhooks;
 
 use actix_web::body::BoxBody;
 use actix_web::dev::ServiceResponse;
@@ -92,6 +93,16 @@ route_table! {
         delete => projects::remove_member,
     }
     "/projects/{project_id}/physical_samples" => { get => projects::physical_samples }
+    "/projects/{project_id}/webhooks" => { get => webhooks::list, post => webhooks::create }
+    "/projects/{project_id}/webhooks/{webhook_id}" => {
+        get => webhooks::get,
+        patch => webhooks::update,
+        delete => webhooks::delete,
+    }
+    "/projects/{project_id}/webhooks/{webhook_id}/deliveries" => { get => webhooks::deliveries }
+    "/projects/{project_id}/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver" => {
+        post => webhooks::redeliver,
+    }
     // Before `/projects/{project_id}/schemas/{char_source_type}`, as for the facets above.
     "/projects/{project_id}/schemas/{char_source_type}/versions" => { get => schemas::versions }
     "/projects/{project_id}/schemas/{char_source_type}/check" => { post => schemas::check }

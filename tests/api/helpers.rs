@@ -98,6 +98,18 @@ pub struct TestApp {
     pub indexed_paths: IndexedPaths,
 }
 
+/// labcat builds reqwest without a TLS provider of its own (it uses rustls on ring, as sqlx
+/// does); a client needs one installed, as `labcat` itself installs it.
+pub fn install_tls_provider() {
+    labcat::install_tls_provider();
+}
+
+/// An HTTP client for the tests.
+pub fn http_client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::new()
+}
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
@@ -151,7 +163,7 @@ pub async fn spawn_app_on(pool: PgPool, settings: &Settings) -> TestApp {
         pool,
         api_key: secret.expose().to_owned(),
         user_id,
-        client: reqwest::Client::new(),
+        client: http_client(),
         indexed_paths,
     }
 }

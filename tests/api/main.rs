@@ -32,3 +32,4 @@ mod ui;
 mod upgrade;
 mod v2;
 mod v2_projects;
+mod webhooks;

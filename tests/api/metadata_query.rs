@@ -408,7 +408,7 @@ async fn all_pages(app: &TestApp, query: &str) -> Vec<Value> {
     let mut found = Vec::new();
     let mut url = format!("{}/data_entries?{query}", app.address);
     loop {
-        let response = reqwest::Client::new()
+        let response = crate::helpers::http_client()
             .get(&url)
             .header("X-API-KEY", &app.api_key)
             .send()
@@ -510,7 +510,7 @@ async fn sorted_pages_return_every_entry_exactly_once_while_entries_change() {
     let mut writers = Vec::new();
     for w in 0..4 {
         let (client, address, key, ids, stop) = (
-            reqwest::Client::new(),
+            crate::helpers::http_client(),
             app.address.clone(),
             app.api_key.clone(),
             ids.clone(),

@@ -61,7 +61,7 @@ async fn two_instances_with_a_key() -> (sqlx::PgPool, String, [Instance; 2]) {
 #[tokio::test]
 async fn two_processes_lose_no_update_and_keep_a_complete_history() {
     let (pool, key, instances) = two_instances_with_a_key().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
 
     let created: Value = client
         .post(format!("{}/data_entries", instances[0].address))
@@ -168,7 +168,7 @@ async fn two_processes_lose_no_update_and_keep_a_complete_history() {
 #[tokio::test]
 async fn a_cursor_made_by_one_instance_pages_on_another_and_a_tampered_one_is_refused() {
     let (_pool, key, instances) = two_instances_with_a_key().await;
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     for i in 0..3 {
         let status = client
             .post(format!("{}/data_entries", instances[0].address))

@@ -116,6 +116,7 @@ async fn every_get_route_answers_head_with_the_status_and_headers_of_get_and_no_
         "x-ratelimit-remaining",
         "x-ratelimit-reset",
     ];
+    crate::helpers::install_tls_provider();
     let client = reqwest::Client::builder()
         .redirect(redirect::Policy::none())
         .build()
@@ -312,6 +313,7 @@ async fn native_errors_are_documented_as_problem_json() {
 #[tokio::test]
 async fn the_docs_page_is_served_from_the_binary_and_loads_nothing_from_elsewhere() {
     let app = spawn_app().await;
+    crate::helpers::install_tls_provider();
     let client = reqwest::Client::builder()
         .redirect(redirect::Policy::none())
         .build()

@@ -52,7 +52,7 @@ async fn a_stopped_database_gives_fast_503s_and_a_restarted_one_is_picked_up() {
     let application = Application::build(&settings, pool.clone(), indexed_paths).unwrap();
     let base = format!("http://127.0.0.1:{}", application.port());
     tokio::spawn(application.run_until_stopped());
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http_client();
     let get = |path: &str| {
         client
             .get(format!("{base}{path}"))

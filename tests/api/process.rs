@@ -142,7 +142,7 @@ async fn key_and_entry(database_url: &str, server: &Server) -> (String, String) 
         .await
         .unwrap();
     pool.close().await;
-    let created: Value = reqwest::Client::new()
+    let created: Value = crate::helpers::http_client()
         .post(format!("{}/data_entries", server.base))
         .header("X-API-KEY", secret.expose())
         .json(&json!({"raw_name": "slow.mp4", "char_source_type": "xps"}))
@@ -173,7 +173,7 @@ async fn sigterm_lets_a_slow_request_finish_then_exits_0() {
         .await
         .unwrap();
     let patch = tokio::spawn(
-        reqwest::Client::new()
+        crate::helpers::http_client()
             .patch(format!("{}/data_entries/{id}", server.base))
             .header("X-API-KEY", &key)
             .json(&json!({"metadata": {"finished": true}}))
@@ -249,7 +249,7 @@ async fn the_request_log_has_one_json_line_per_request_and_never_the_secret_or_b
     let server = serve(&database_url).await;
     let (key, id) = key_and_entry(&database_url, &server).await;
     let marker = "body-marker-7f3a";
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http_client()
         .patch(format!("{}/data_entries/{id}", server.base))
         .header("X-API-KEY", &key)
         .header("X-Request-Id", "log-me-42")
@@ -258,7 +258,7 @@ async fn the_request_log_has_one_json_line_per_request_and_never_the_secret_or_b
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http_client()
         .get(format!("{}/data_entries", server.base))
         .header("X-API-KEY", format!("lc_{}", "B".repeat(40)))
         .send()

@@ -10,7 +10,7 @@ use labcat::domain::Scope;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, id_of, send, spawn_app};
+use crate::helpers::{TestApp, id_of, metric_value, send, spawn_app};
 
 async fn new_project(app: &TestApp) -> String {
     let (status, project) = send(
@@ -659,4 +659,273 @@ async fn v2_answers_a_refused_write_with_a_400_naming_the_failing_paths() {
         entry(&app, &id).await["metadata"],
         json!({"temperature": {"value": 1, "unit": "K"}})
     );
+}
+
+/// A schema a merge can be decided under from its patch alone: `operator` required, a
+/// `stage` object that needs its `step`, numbers elsewhere.
+fn decomposable_schema(mode: &str) -> Value {
+    json!({
+        "mode": mode,
+        "schema": {
+            "type": "object",
+            "required": ["operator"],
+            "properties": {
+                "operator": {"type": "string"},
+                "counter": {"type": "integer", "minimum": 0},
+                "stage": {"type": "object", "required": ["step"],
+                          "properties": {"step": {"type": "integer", "maximum": 6}}},
+                "thickness_nm": {"type": "number", "maximum": 10}
+            }
+        }
+    })
+}
+
+/// `labcat_schema_checked_writes_total{check}`: writes checked in full, by the shortcut.
+async fn checked_writes(app: &TestApp) -> (f64, f64) {
+    let response = app.anonymous(Method::GET, "/metrics").send().await.unwrap();
+    let text = response.text().await.unwrap();
+    let count = |check: &str| {
+        metric_value(
+            &text,
+            &format!("labcat_schema_checked_writes_total{{check=\"{check}\"}}"),
+        )
+    };
+    (count("full"), count("shortcut"))
+}
+
+/// Sends a PATCH and returns status, ETag and body.
+async fn patch_with_etag(
+    app: &TestApp,
+    key: &str,
+    path: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> (StatusCode, String, Value) {
+    let mut request = app.request_as(key, Method::PATCH, path).json(body);
+    if let Some(revision) = if_match {
+        request = request.header("If-Match", revision);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|etag| etag.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, etag, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_patch_deleting_a_required_key_is_refused_with_its_path_after_writes_took_the_shortcut() {
+    let app = spawn_app().await;
+    let project = new_project(&app).await;
+    put_schema(&app, &project, "xps", decomposable_schema("enforce")).await;
+    let id = app
+        .create_entry_id(json!({"char_source_type": "xps", "project_id": project,
+                                "metadata": {"operator": "ada"}}))
+        .await;
+    let path = format!("/data_entries/{id}");
+    for counter in 1..=3 {
+        let (status, body) =
+            send(app.patch_json(&path, &json!({"metadata": {"counter": counter}}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (_, shortcut) = checked_writes(&app).await;
+    assert!(shortcut >= 2.0, "the later merges took the shortcut");
+
+    let (status, problem) = send(app.patch_json(
+        &path,
+        &json!({"raw_name": "x.vms", "metadata": {"operator": null}}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        violations_at(&problem),
+        [("".to_owned(), "required".to_owned())]
+    );
+    let after = entry(&app, &id).await;
+    assert_eq!(after["revision"], 4);
+    assert_eq!(after["metadata"], json!({"operator": "ada", "counter": 3}));
+}
+
+#[tokio::test]
+async fn a_nested_object_without_its_required_member_is_refused_when_the_stored_document_lacks_it()
+{
+    let app = spawn_app().await;
+    let project = new_project(&app).await;
+    put_schema(&app, &project, "xps", decomposable_schema("enforce")).await;
+    let id = app
+        .create_entry_id(json!({"char_source_type": "xps", "project_id": project,
+                                "metadata": {"operator": "ada"}}))
+        .await;
+    let path = format!("/data_entries/{id}/metadata");
+    for counter in 1..=2 {
+        let (status, body) = send(app.patch_json(&path, &json!({"counter": counter}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    // No stage stored: the merged stage would be `{"note": "x"}`, without its step.
+    let (status, problem) = send(app.patch_json(&path, &json!({"stage": {"note": "x"}}))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(
+        violations_at(&problem),
+        [("/stage".to_owned(), "required".to_owned())]
+    );
+    assert_eq!(
+        entry(&app, &id).await["metadata"],
+        json!({"operator": "ada", "counter": 2})
+    );
+    // With a stage stored, the same merge keeps its step and is fine.
+    let (status, body) = send(app.patch_json(&path, &json!({"stage": {"step": 2}}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = send(app.patch_json(&path, &json!({"stage": {"note": "x"}}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["stage"], json!({"step": 2, "note": "x"}));
+    assert_eq!(entry(&app, &id).await["metadata_valid"], true);
+}
+
+#[tokio::test]
+async fn a_schema_put_between_writes_makes_the_next_write_check_the_stored_document_again() {
+    let app = spawn_app().await;
+    let project = new_project(&app).await;
+    put_schema(&app, &project, "xps", decomposable_schema("report")).await;
+    let id = app
+        .create_entry_id(json!({"char_source_type": "xps", "project_id": project,
+                                "metadata": {"operator": "ada", "thickness_nm": 8}}))
+        .await;
+    let path = format!("/data_entries/{id}");
+    for counter in 1..=2 {
+        let (_, body) =
+            send(app.patch_json(&path, &json!({"metadata": {"counter": counter}}))).await;
+        assert_eq!(body["metadata_valid"], true, "{body}");
+    }
+    let (_, shortcut_before) = checked_writes(&app).await;
+    assert!(shortcut_before >= 1.0);
+
+    // Version 2 allows at most 4 nm: the stored 8 no longer fits. The next write checks the
+    // stored document whether or not the background recheck has reached the entry yet.
+    let mut stricter = decomposable_schema("report");
+    stricter["schema"]["properties"]["thickness_nm"]["maximum"] = json!(4);
+    let (status, answer) = put_schema(&app, &project, "xps", stricter).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    for counter in 3..=5 {
+        let (status, body) =
+            send(app.patch_json(&path, &json!({"metadata": {"counter": counter}}))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["metadata_valid"], false, "{body}");
+        assert_eq!(
+            violations_at(&json!({"errors": body["metadata_errors"]})),
+            [("/thickness_nm".to_owned(), "maximum".to_owned())]
+        );
+    }
+    wait_for_flags(&app, std::slice::from_ref(&id), &[json!(false)]).await;
+    // Still flagged after the recheck, until a write fixes it; then the shortcut again.
+    let (_, body) = send(app.patch_json(&path, &json!({"metadata": {"counter": 6}}))).await;
+    assert_eq!(body["metadata_valid"], false, "{body}");
+    let (_, body) = send(app.patch_json(&path, &json!({"metadata": {"thickness_nm": 3}}))).await;
+    assert_eq!(body["metadata_valid"], true, "{body}");
+    assert_eq!(body["metadata_errors"], json!([]));
+    let (_, shortcut_fixed) = checked_writes(&app).await;
+    let (_, body) = send(app.patch_json(&path, &json!({"metadata": {"counter": 7}}))).await;
+    assert_eq!(body["metadata_valid"], true, "{body}");
+    let (_, shortcut_after) = checked_writes(&app).await;
+    assert_eq!(shortcut_after, shortcut_fixed + 1.0);
+    // Every change names the version it was checked against.
+    let (_, history) = send(app.get(&format!("/data_entries/{id}/history"))).await;
+    let versions: Vec<Value> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["schema"]["version"].clone())
+        .collect();
+    assert_eq!(
+        versions,
+        [2, 2, 2, 2, 2, 2, 1, 1, 1].map(|version| json!(version))
+    );
+}
+
+/// An answer or history record without what differs between two entries.
+fn without_identity(mut value: Value) -> Value {
+    if let Some(members) = value.as_object_mut() {
+        for name in [
+            "data_id",
+            "upload_datetime",
+            "last_updated",
+            "changed_at",
+            "request_id",
+        ] {
+            members.remove(name);
+        }
+    }
+    value
+}
+
+#[tokio::test]
+async fn the_shortcut_answers_exactly_like_the_full_check() {
+    let app = spawn_app().await;
+    let project = new_project(&app).await;
+    put_schema(&app, &project, "xps", decomposable_schema("enforce")).await;
+    let bob = app.key_for("bob", &[Scope::Read, Scope::Write]).await;
+    let (status, _) = send(
+        app.request(Method::PUT, &format!("/projects/{project}/members/bob"))
+            .json(&json!({"role": "editor"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let created = json!({"char_source_type": "xps", "project_id": project,
+                         "metadata": {"operator": "ada", "stage": {"step": 1}}});
+    let first = app.create_entry_id(created.clone()).await;
+    let second = app.create_entry_id(created).await;
+
+    // Bob's first write meets the schema and is checked in full; his second, the same
+    // change to an entry alike, is decided from the patch.
+    let change = json!({"pipeline_status": "success",
+                        "metadata": {"counter": 4, "stage": {"step": 5}, "thickness_nm": null}});
+    let mut answers = Vec::new();
+    for (id, expected) in [(&first, (1.0, 0.0)), (&second, (1.0, 1.0))] {
+        let path = format!("/data_entries/{id}");
+        let (status, etag, body) = patch_with_etag(&app, &bob, &path, &change, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(checked_writes(&app).await, expected);
+        // A stale If-Match is a 412 with the current ETag either way.
+        let (stale, stale_etag, problem) =
+            patch_with_etag(&app, &bob, &path, &change, Some("\"1\"")).await;
+        assert_eq!(stale, StatusCode::PRECONDITION_FAILED, "{problem}");
+        // The update's history record (the create's names the entry's own id).
+        let (_, history) = send(app.get(&format!("{path}/history"))).await;
+        assert_eq!(history.as_array().unwrap().len(), 2, "{history}");
+        let update = without_identity(history[0].clone());
+        answers.push((etag, without_identity(body), stale_etag, update));
+    }
+    assert_eq!(answers[0], answers[1]);
+    let (etag, body, stale_etag, update) = &answers[0];
+    assert_eq!(etag, "\"2\"");
+    assert_eq!(stale_etag, "\"2\"");
+    assert_eq!(body["metadata_valid"], true);
+    assert_eq!(
+        body["metadata"],
+        json!({"operator": "ada", "counter": 4, "stage": {"step": 5}})
+    );
+    assert_eq!(
+        update["schema"],
+        json!({"char_source_type": "xps", "version": 1})
+    );
+    assert_eq!(
+        update["changes"]["metadata"]["stage"],
+        json!({"before": {"step": 1}, "after": {"step": 5}})
+    );
+
+    // An idempotent retry of a shortcut write is answered again, not written again.
+    let path = format!("/data_entries/{second}");
+    let retry = || {
+        app.request_as(&bob, Method::PATCH, &path)
+            .header("Idempotency-Key", "once")
+            .json(&json!({"metadata": {"counter": 9}}))
+    };
+    let (status, first_answer) = send(retry()).await;
+    assert_eq!(status, StatusCode::OK, "{first_answer}");
+    let replayed = retry().send().await.unwrap();
+    assert_eq!(replayed.headers()["idempotency-replayed"], "true");
+    let replayed: Value = replayed.json().await.unwrap();
+    assert_eq!(replayed, first_answer);
+    assert_eq!(entry(&app, &second).await["revision"], 3);
 }
