@@ -26,6 +26,7 @@ pub struct Settings {
     pub writes: WriteSettings,
     pub rate_limit: RateLimitSettings,
     pub cors: CorsSettings,
+    pub ui: UiSettings,
     pub log: LogSettings,
     pub events: EventSettings,
     pub webhooks: WebhookSettings,
@@ -184,6 +185,13 @@ pub struct CorsSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct UiSettings {
+    /// How long a web UI session lasts after signing in (never longer than its key).
+    pub session_hours: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub level: String,
     pub format: LogFormat,
@@ -322,6 +330,10 @@ impl Settings {
             self.auth.key_cache_seconds <= 5,
             "invalid configuration: auth.key_cache_seconds must be at most 5 (a revoked key \
              must stop working within 5 seconds on every instance)"
+        );
+        anyhow::ensure!(
+            (1..=8760).contains(&self.ui.session_hours),
+            "invalid configuration: ui.session_hours must be between 1 and 8760 (a year)"
         );
         self.validate_operations()
     }

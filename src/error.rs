@@ -94,6 +94,12 @@ pub enum ApiError {
     /// `Authorization: Bearer`, …): which one the caller meant cannot be known.
     #[error("the request carries more than one API key; send exactly one")]
     AmbiguousCredentials,
+    /// A write authenticated by the UI's session cookie that does not come from labcat's
+    /// own pages (no `X-Labcat-CSRF: 1`, or another origin).
+    #[error(
+        "a write with the session cookie must come from labcat's own pages (same origin, with X-Labcat-CSRF: 1)"
+    )]
+    CrossSiteRequest,
     #[error("{}", .0.refusal())]
     RateLimited(RateLimitStatus),
     #[error(transparent)]
@@ -179,6 +185,7 @@ impl ApiError {
             ApiError::Unavailable | ApiError::DatabaseTimedOut => "service_unavailable",
             ApiError::RequestTimeout { .. } => "request_timeout",
             ApiError::AmbiguousCredentials => "ambiguous_credentials",
+            ApiError::CrossSiteRequest => "cross_site_request",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal_error",
         }
@@ -253,9 +260,10 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::RoleTooLow(_) | ApiError::KeyLimitedToProjects => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::Forbidden(_)
+            | ApiError::RoleTooLow(_)
+            | ApiError::KeyLimitedToProjects
+            | ApiError::CrossSiteRequest => StatusCode::FORBIDDEN,
             ApiError::LastAdmin | ApiError::PersonalProject | ApiError::ProjectNotEmpty { .. } => {
                 StatusCode::CONFLICT
             }

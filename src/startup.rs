@@ -57,6 +57,8 @@ pub struct AppState {
     cursor_key: tokio::sync::OnceCell<CursorKey>,
     /// The root of absolute URLs in responses.
     pub public_urls: PublicUrls,
+    /// How long a web UI session lasts (`ui.session_hours`).
+    pub ui_session: Duration,
     /// The change feed, live.
     pub feed: Arc<Feed>,
     /// How often a live feed sends a keep-alive comment.
@@ -164,6 +166,7 @@ impl Application {
             request_timeout: settings.server.request_timeout(),
             cursor_key: tokio::sync::OnceCell::new(),
             public_urls,
+            ui_session: Duration::from_secs(settings.ui.session_hours.saturating_mul(3600)),
             feed: feed.clone(),
             feed_keepalive: settings.events.keepalive(),
             webhook_seal: tokio::sync::OnceCell::new(),

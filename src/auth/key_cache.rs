@@ -53,6 +53,13 @@ impl KeyCache {
         }
     }
 
+    /// Forgets one key or session (a session that was signed out).
+    pub fn remove(&self, hash: &KeyHash) {
+        if let Some(cache) = &self.0 {
+            cache.invalidate(hash);
+        }
+    }
+
     /// Forgets every key (after a revocation: it is rare, and the cache refills in one
     /// round trip per key).
     pub fn clear(&self) {

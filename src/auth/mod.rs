@@ -5,6 +5,7 @@ pub mod issue;
 pub mod key_cache;
 pub mod key_usage;
 pub mod principal;
+pub mod session;
 
 pub use api_key::{ApiKeySecret, KeyHash};
 pub use issue::{IssueError, issue_key, issue_key_within};

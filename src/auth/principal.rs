@@ -1,5 +1,5 @@
 //! The authenticated caller, extracted from `X-API-KEY`, `Authorization: Bearer` or
-//! `X-SBG-Auth-Token`. Every failure is the same 401, so a caller cannot tell a revoked
+//! `X-SBG-Auth-Token`, or from the web UI's session cookie (`auth::session`). Every failure is the same 401, so a caller cannot tell a revoked
 //! key from one that never existed.
 
 use std::future::Future;
@@ -12,7 +12,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::KeyHash;
+use super::{KeyHash, session};
 use crate::db;
 use crate::domain::{Access, Scope};
 use crate::error::ApiError;
@@ -81,8 +81,17 @@ fn presented_secret(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
     }
 }
 
-/// Finds the key (in the short-lived key cache, else in the database), then charges the
-/// request to the user's rate limit.
+/// What a request authenticates with: an API key, or the web UI's session cookie (which
+/// stands for the key it was signed in with).
+#[derive(Debug, Clone, Copy)]
+pub enum Credential {
+    Key(KeyHash),
+    Session(KeyHash),
+}
+
+/// Finds the caller (in the short-lived key cache, else in the database), then charges the
+/// request to the user's rate limit. Without a key header, the session cookie is the
+/// credential, and a write with it must come from labcat's own pages.
 async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
     let state = request
         .app_data::<web::Data<AppState>>()
@@ -91,42 +100,15 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
         state.metrics.auth_failure();
         ApiError::Unauthorized
     };
-    let hash = presented_secret(request.headers())?
-        .and_then(KeyHash::of_presented)
-        .ok_or_else(unauthorized)?;
-    let principal = match state.key_cache.get(&hash) {
-        Some(principal) => principal,
+    let credential = match presented_secret(request.headers())? {
+        Some(secret) => Credential::Key(KeyHash::of_presented(secret).ok_or_else(unauthorized)?),
         None => {
-            // Only the TCP peer: forwarding headers are the client's to invent.
-            let address = request
-                .peer_addr()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip());
-            if let Some(limits) = &state.rate_limits
-                && let Err(status) = limits.admit_lookup(address)
-            {
-                return Err(refuse(&request, state, status));
-            }
-            let found = db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes()).await;
-            // Only a key the database does not know is a failure that costs a token.
-            if let Some(limits) = &state.rate_limits
-                && !matches!(found, Ok(None))
-            {
-                limits.forgive_lookup(address);
-            }
-            let key = found?.ok_or_else(unauthorized)?;
-            let principal = Principal {
-                key_id: key.key_id,
-                user_id: key.user_id,
-                scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
-                expires_at: key.expires_at,
-                projects: key.projects,
-            };
-            state
-                .key_cache
-                .insert(hash, principal.clone(), key.expires_at);
-            principal
+            let token = session::presented_token(request.headers()).ok_or_else(unauthorized)?;
+            session::check_cross_site(&request)?;
+            Credential::Session(session::hash_of_presented(token).ok_or_else(unauthorized)?)
         }
     };
+    let principal = resolve(&request, state, credential).await?;
     state.key_usage.record(principal.key_id);
     // The request log reads who made the request from here.
     request.extensions_mut().insert(principal.clone());
@@ -139,6 +121,64 @@ async fn authenticate(request: HttpRequest) -> Result<Principal, ApiError> {
             Err(status) => return Err(refuse(&request, state, status)),
         }
     }
+    Ok(principal)
+}
+
+/// The caller `credential` stands for, from the key cache or the database: a key or a
+/// session that is not revoked or expired (else the same 401). Lookups that miss the cache
+/// are bounded per client address like every failed authentication.
+pub async fn resolve(
+    request: &HttpRequest,
+    state: &AppState,
+    credential: Credential,
+) -> Result<Principal, ApiError> {
+    let hash = match credential {
+        Credential::Key(hash) | Credential::Session(hash) => hash,
+    };
+    if let Some(principal) = state.key_cache.get(&hash) {
+        return Ok(principal);
+    }
+    // Only the TCP peer: forwarding headers are the client's to invent.
+    let address = request
+        .peer_addr()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |peer| peer.ip());
+    if let Some(limits) = &state.rate_limits
+        && let Err(status) = limits.admit_lookup(address)
+    {
+        return Err(refuse(request, state, status));
+    }
+    let found = match credential {
+        Credential::Key(_) => db::api_keys::find_active_by_hash(&state.pool, hash.as_bytes())
+            .await
+            .map(|key| key.map(|key| (key.expires_at, key))),
+        // The session ends with its key or at its own end, whichever comes first.
+        Credential::Session(_) => db::ui_sessions::find_active(&state.pool, hash.as_bytes())
+            .await
+            .map(|found| {
+                found.map(|(key, session_ends)| {
+                    let ends = key.expires_at.map_or(session_ends, |k| k.min(session_ends));
+                    (Some(ends), key)
+                })
+            }),
+    };
+    // Only a credential the database does not know is a failure that costs a token.
+    if let Some(limits) = &state.rate_limits
+        && !matches!(found, Ok(None))
+    {
+        limits.forgive_lookup(address);
+    }
+    let Some((cache_until, key)) = found? else {
+        state.metrics.auth_failure();
+        return Err(ApiError::Unauthorized);
+    };
+    let principal = Principal {
+        key_id: key.key_id,
+        user_id: key.user_id,
+        scopes: key.scopes.iter().filter_map(|s| s.parse().ok()).collect(),
+        expires_at: key.expires_at,
+        projects: key.projects,
+    };
+    state.key_cache.insert(hash, principal.clone(), cache_until);
     Ok(principal)
 }
 

@@ -14,6 +14,7 @@ pub mod physical_samples;
 pub mod projects;
 mod row;
 pub mod secrets;
+pub mod ui_sessions;
 mod units;
 pub mod users;
 pub mod webhooks;

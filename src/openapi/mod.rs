@@ -18,7 +18,7 @@ use crate::routes::v2::{
 };
 use crate::routes::{
     api_keys, data_entries, discovery, docs, events, health, metadata, metrics, physical_samples,
-    projects, schemas as metadata_schemas, webhooks,
+    projects, schemas as metadata_schemas, ui, webhooks,
 };
 use responses::*;
 use v2::{
@@ -54,6 +54,14 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
     paths(
         health::healthz,
         health::readyz,
+        ui::root,
+        ui::entries,
+        ui::keys,
+        ui::entry,
+        ui::members,
+        ui::asset,
+        ui::sign_in,
+        ui::sign_out,
         metrics::metrics,
         docs::openapi_json,
         docs::index,
@@ -170,6 +178,12 @@ pub const SBG_TOKEN: &str = "SbgAuthToken";
             as signed POSTs (Standard Webhooks), with their delivery records."),
         (name = "api keys", description = "Key self-service; `admin` keys manage other users' keys."),
         (name = "service", description = "Health, metrics and this description; no key needed."),
+        (name = "ui", description = "The web UI at `/ui` (HTML pages built on this API). \
+            Signing in there exchanges an API key for a session cookie (`labcat_session`, \
+            `HttpOnly`, `SameSite=Strict`), which every route here then accepts in place of \
+            a key; writes with it must come from labcat's own pages (`X-Labcat-CSRF: 1`, and \
+            `Sec-Fetch-Site: same-origin` or the server's own `Origin`), else 403 \
+            `cross_site_request`."),
         (name = "v2 files", description = "The Seven Bridges-compatible surface: point \
             `sevenbridges-python` (or code written for the Seven Bridges / Cavatica API) at \
             `http://<labcat>/v2`. Files are data entries (`id` = `data_id`, `name` = \

@@ -68,6 +68,16 @@ pub async fn middleware(
         );
         return Ok(surface.finish(request.error_response(error)));
     }
+    // Signing in and out set and clear a cookie, which is no answer to replay.
+    if matches!(
+        request.match_pattern().as_deref(),
+        Some("/ui/sign_in" | "/ui/sign_out")
+    ) {
+        let error = ApiError::BadHeader(
+            "Idempotency-Key is not accepted on signing in or out of the web UI".into(),
+        );
+        return Ok(surface.finish(request.error_response(error)));
+    }
     let principal = match request.extract::<Principal>().await {
         Ok(principal) => principal,
         Err(error) => return Ok(surface.finish(request.error_response(error))),

@@ -37,6 +37,7 @@ pub(crate) mod projects;
 pub mod public_url;
 mod response;
 pub(crate) mod schemas;
+pub(crate) mod ui;
 pub(crate) mod v2;
 pub(crate) mod webhooks;
 
@@ -49,6 +50,7 @@ use actix_web::{HttpResponse, Resource, ResponseError, Route, guard, web};
 use crate::error::ApiError;
 
 route_table! {
+    "/" => { get => ui::root }
     "/healthz" => { get => health::healthz }
     "/readyz" => { get => health::readyz }
     "/metrics" => { get => metrics::metrics }
@@ -109,6 +111,14 @@ route_table! {
         put => schemas::put,
         delete => schemas::delete,
     }
+    // The web UI (pages, their two files, signing in and out).
+    "/ui" => { get => ui::entries }
+    "/ui/keys" => { get => ui::keys }
+    "/ui/entries/{data_id}" => { get => ui::entry }
+    "/ui/projects/{project_id}/members" => { get => ui::members }
+    "/ui/assets/{file}" => { get => ui::asset }
+    "/ui/sign_in" => { post => ui::sign_in }
+    "/ui/sign_out" => { post => ui::sign_out }
 }
 
 /// Every `(method, path)` actix serves, `/v2` included: what `/openapi.json` must describe.

@@ -28,6 +28,7 @@ mod projects;
 mod public_urls;
 mod schemas;
 mod search;
+mod ui;
 mod upgrade;
 mod v2;
 mod v2_projects;
