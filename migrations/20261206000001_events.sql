@@ -21,21 +21,27 @@ CREATE TABLE events (
     actor_key_id  uuid,
     -- Entry events take their `changes` from the history row, rather than a second copy.
     history_id    bigint,
-    changes       jsonb
+    changes       jsonb,
+    -- The writing transaction: lets the sequencer look only at events of transactions that
+    -- may have ended since it last looked, not at every row it ever placed.
+    xact          xid8 NOT NULL DEFAULT pg_current_xact_id()
 );
 -- Partial, so an insert touches neither: the sequencer fills them.
 CREATE UNIQUE INDEX events_position_idx ON events (position) WHERE position IS NOT NULL;
 CREATE INDEX events_project_position_idx ON events (project_id, position)
     WHERE position IS NOT NULL;
--- What the sequencer has not placed yet.
-CREATE INDEX events_unsequenced_idx ON events (event_id) WHERE position IS NULL;
+-- What the sequencer has not placed yet, by transaction: its scans start where the last
+-- one left off, past the (dead, until vacuumed) entries of every event placed before.
+CREATE INDEX events_unsequenced_idx ON events (xact) WHERE position IS NULL;
 
 -- The feed's ends: the last position given, and the last one pruned (a cursor before it
--- has lost events: 410).
+-- has lost events: 410); and the sequencer's mark: every event of a transaction older than
+-- `placed_below` has been placed.
 CREATE TABLE event_feed (
     singleton      boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_position  bigint NOT NULL DEFAULT 0,
-    pruned_through bigint NOT NULL DEFAULT 0
+    pruned_through bigint NOT NULL DEFAULT 0,
+    placed_below   xid8 NOT NULL DEFAULT '0'
 );
 INSERT INTO event_feed DEFAULT VALUES;
 
@@ -47,14 +53,22 @@ CREATE FUNCTION events_sequence(batch integer) RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     last_given bigint;
+    below xid8;
+    horizon xid8;
     newest bigint;
+    placed_count integer;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(7408431590166071365) THEN
         RETURN NULL;
     END IF;
-    SELECT last_position INTO last_given FROM event_feed;
+    -- Every transaction older than the oldest one running now has ended, so the next
+    -- statement (a later snapshot) sees all of their events.
+    horizon := pg_snapshot_xmin(pg_current_snapshot());
+    SELECT last_position, placed_below INTO last_given, below FROM event_feed;
     WITH waiting AS (
-        SELECT event_id FROM events WHERE position IS NULL ORDER BY event_id LIMIT batch
+        SELECT event_id FROM events
+        WHERE position IS NULL AND xact >= below
+        ORDER BY event_id LIMIT batch
     ), placed AS (
         UPDATE events AS e SET position = w.position
         FROM (SELECT event_id, last_given + row_number() OVER (ORDER BY event_id) AS position
@@ -62,11 +76,15 @@ BEGIN
         WHERE e.event_id = w.event_id
         RETURNING e.position
     )
-    SELECT max(position) INTO newest FROM placed;
+    SELECT max(position), count(*) INTO newest, placed_count FROM placed;
+    UPDATE event_feed SET
+        last_position = coalesce(newest, last_given),
+        -- All that was waiting got placed: nothing older than the horizon is left.
+        placed_below = CASE WHEN placed_count < batch THEN greatest(below, horizon) ELSE below END
+    WHERE newest IS NOT NULL OR (placed_count < batch AND below < horizon);
     IF newest IS NULL THEN
         RETURN last_given;
     END IF;
-    UPDATE event_feed SET last_position = newest;
     PERFORM pg_notify('labcat_events', newest::text);
     RETURN newest;
 END $$;
