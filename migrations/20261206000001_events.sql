@@ -9,7 +9,10 @@
 -- commit, by `events_sequence`, one sequencer at a time, to rows it can see: whatever a
 -- reader has seen up to position p, nothing can later appear at or before p.
 CREATE TABLE events (
-    event_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- The order events were written in, which for one entry is the order of its revisions.
+    -- No index: nothing looks an event up by it (the sequencer updates rows by ctid), and
+    -- every index here is paid twice per write (the insert, and the sequencer's update).
+    event_id      bigint GENERATED ALWAYS AS IDENTITY,
     position      bigint,
     type          text NOT NULL,
     project_id    uuid NOT NULL,
@@ -65,15 +68,16 @@ BEGIN
     -- statement (a later snapshot) sees all of their events.
     horizon := pg_snapshot_xmin(pg_current_snapshot());
     SELECT last_position, placed_below INTO last_given, below FROM event_feed;
+    -- By ctid: only this function (under its lock) changes unplaced rows.
     WITH waiting AS (
-        SELECT event_id FROM events
+        SELECT ctid AS row, event_id FROM events
         WHERE position IS NULL AND xact >= below
         ORDER BY event_id LIMIT batch
     ), placed AS (
         UPDATE events AS e SET position = w.position
-        FROM (SELECT event_id, last_given + row_number() OVER (ORDER BY event_id) AS position
+        FROM (SELECT row, last_given + row_number() OVER (ORDER BY event_id) AS position
               FROM waiting) AS w
-        WHERE e.event_id = w.event_id
+        WHERE e.ctid = w.row
         RETURNING e.position
     )
     SELECT max(position), count(*) INTO newest, placed_count FROM placed;
