@@ -743,6 +743,8 @@ const entryPage = {
       return;
     }
     const actor = event.actor?.user_id || 'someone';
+    // A save already ran into this change: its notice says what they changed, and stays.
+    if ($('#conflict-notice')) return;
     if (this.dirty()) {
       $('#conflict').replaceChildren(h('div', { class: 'notice', role: 'status' },
         `${actor} changed this entry (revision ${event.revision ?? 'new'}). Your unsaved changes are kept; saving will show you what they changed.`));
