@@ -79,9 +79,7 @@ impl AppState {
             })
             .await
     }
-}
 
-impl AppState {
     /// The webhook use cases, with the key that seals their secrets.
     pub async fn webhooks(&self) -> Result<Webhooks<'_>, crate::db::DbError> {
         let seal = self

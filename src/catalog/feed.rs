@@ -99,14 +99,8 @@ impl Feed {
         query: &FeedQuery,
     ) -> Result<Vec<Event>, ApiError> {
         let pool = &self.hub.pool;
-        if let Some(project) = query.project_id {
-            let projects =
-                db::events::readable_projects(pool, principal.key_id, principal.access())
-                    .await?
-                    .ok_or(ApiError::Unauthorized)?;
-            if !projects.contains(&project) {
-                return Err(project_not_found(project));
-            }
+        if query.project_id.is_some() {
+            self.readable(principal, query).await?;
         }
         let after = query.after.unwrap_or(0);
         let page = db::events::page(pool, principal.access(), query, after, query.limit).await?;
@@ -123,14 +117,7 @@ impl Feed {
         query: FeedQuery,
     ) -> Result<mpsc::Receiver<Event>, ApiError> {
         let pool = &self.hub.pool;
-        let projects = db::events::readable_projects(pool, principal.key_id, principal.access())
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        if let Some(project) = query.project_id
-            && !projects.contains(&project)
-        {
-            return Err(project_not_found(project));
-        }
+        let projects = self.readable(&principal, &query).await?;
         // Listening before the start is read: nothing placed after it can be missed.
         let live = self.hub.published.subscribe();
         let ends = db::events::ends(pool).await?;
@@ -152,6 +139,25 @@ impl Feed {
         };
         tokio::spawn(subscription.run(live));
         Ok(receiver)
+    }
+}
+
+impl Feed {
+    /// The projects `principal` may read now; a 404 when `query` asks for one it may not
+    /// (exactly what a missing project gets), a 401 when its key stopped working.
+    async fn readable(
+        &self,
+        principal: &Principal,
+        query: &FeedQuery,
+    ) -> Result<Vec<Uuid>, ApiError> {
+        let projects =
+            db::events::readable_projects(&self.hub.pool, principal.key_id, principal.access())
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+        match query.project_id {
+            Some(project) if !projects.contains(&project) => Err(project_not_found(project)),
+            _ => Ok(projects),
+        }
     }
 }
 

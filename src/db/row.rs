@@ -48,6 +48,7 @@ macro_rules! pg_enum {
 
 use crate::db::api_keys::{ActiveKey, KeyRecord};
 use crate::db::idempotency::StoredRequest;
+use crate::db::webhooks::{Claimed, DeliveryRecord, Subscriber, WebhookRecord};
 use crate::domain::history::HistoryRecord;
 use crate::domain::project::{Member, Project, ProjectView};
 use crate::domain::{CharSourceType, DataEntry, PhysicalSample, PipelineStatus, Role};
@@ -143,3 +144,50 @@ impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for ProjectView {
         })
     }
 }
+
+from_row!(WebhookRecord {
+    webhook_id,
+    project_id,
+    url,
+    events,
+    enabled,
+    disabled_reason,
+    created_by,
+    created_at,
+    updated_at,
+    consecutive_failures,
+});
+
+from_row!(DeliveryRecord {
+    delivery_id,
+    position,
+    event_type,
+    data_id,
+    status,
+    attempts,
+    last_status_code,
+    last_error,
+    next_attempt_at,
+    created_at,
+    delivered_at,
+});
+
+from_row!(Subscriber {
+    webhook_id,
+    project_id,
+    events,
+    cursor,
+});
+
+from_row!(Claimed {
+    delivery_id,
+    webhook_id,
+    position,
+    data_id,
+    payload,
+    attempts,
+    created_at,
+    url,
+    secret,
+    previous_secret,
+});

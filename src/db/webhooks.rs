@@ -1,8 +1,7 @@
 //! Webhooks and their deliveries.
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgExecutor, PgPool, Row};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use super::DbResult;
@@ -22,27 +21,12 @@ pub struct WebhookRecord {
     pub consecutive_failures: i32,
 }
 
-/// What `webhook_from` reads.
+/// What a `WebhookRecord` is read from (`db::row`).
 macro_rules! webhook_columns {
     () => {
         "webhook_id, project_id, url, events, enabled, disabled_reason, created_by, created_at, \
          updated_at, consecutive_failures"
     };
-}
-
-fn webhook_from(row: &PgRow) -> Result<WebhookRecord, sqlx::Error> {
-    Ok(WebhookRecord {
-        webhook_id: row.try_get("webhook_id")?,
-        project_id: row.try_get("project_id")?,
-        url: row.try_get("url")?,
-        events: row.try_get("events")?,
-        enabled: row.try_get("enabled")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        created_by: row.try_get("created_by")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        consecutive_failures: row.try_get("consecutive_failures")?,
-    })
 }
 
 pub struct NewWebhook<'a> {
@@ -55,7 +39,7 @@ pub struct NewWebhook<'a> {
 
 /// Inserts the webhook; it hears of events placed after now.
 pub async fn insert(db: impl PgExecutor<'_>, webhook: &NewWebhook<'_>) -> DbResult<WebhookRecord> {
-    let row = sqlx::query(concat!(
+    let record = sqlx::query_as(concat!(
         "INSERT INTO webhooks (webhook_id, project_id, url, events, secret, created_by, cursor)
          VALUES ($1, $2, $3, $4, $5, $6, (SELECT last_position FROM event_feed))
          RETURNING ",
@@ -70,11 +54,11 @@ pub async fn insert(db: impl PgExecutor<'_>, webhook: &NewWebhook<'_>) -> DbResu
     .bind(webhook.created_by)
     .fetch_one(db)
     .await?;
-    Ok(webhook_from(&row)?)
+    Ok(record)
 }
 
 pub async fn list(db: impl PgExecutor<'_>, project: Uuid) -> DbResult<Vec<WebhookRecord>> {
-    let rows = sqlx::query(concat!(
+    let records = sqlx::query_as(concat!(
         "SELECT ",
         webhook_columns!(),
         " FROM webhooks WHERE project_id = $1 ORDER BY created_at"
@@ -82,7 +66,7 @@ pub async fn list(db: impl PgExecutor<'_>, project: Uuid) -> DbResult<Vec<Webhoo
     .bind(project)
     .fetch_all(db)
     .await?;
-    rows.iter().map(|row| Ok(webhook_from(row)?)).collect()
+    Ok(records)
 }
 
 pub async fn get(
@@ -90,7 +74,7 @@ pub async fn get(
     project: Uuid,
     webhook: Uuid,
 ) -> DbResult<Option<WebhookRecord>> {
-    let row = sqlx::query(concat!(
+    let record = sqlx::query_as(concat!(
         "SELECT ",
         webhook_columns!(),
         " FROM webhooks WHERE project_id = $1 AND webhook_id = $2"
@@ -99,7 +83,7 @@ pub async fn get(
     .bind(webhook)
     .fetch_optional(db)
     .await?;
-    Ok(row.as_ref().map(webhook_from).transpose()?)
+    Ok(record)
 }
 
 pub struct WebhookUpdate<'a> {
@@ -121,7 +105,7 @@ pub async fn update(
         Some((secret, overlap)) => (Some(secret), Some(overlap.num_seconds() as f64)),
         None => (None, None),
     };
-    let row = sqlx::query(concat!(
+    let record = sqlx::query_as(concat!(
         "UPDATE webhooks SET
              url = COALESCE($3, url),
              events = COALESCE($4, events),
@@ -147,7 +131,7 @@ pub async fn update(
     .bind(overlap)
     .fetch_optional(db)
     .await?;
-    Ok(row.as_ref().map(webhook_from).transpose()?)
+    Ok(record)
 }
 
 pub async fn delete(db: impl PgExecutor<'_>, project: Uuid, webhook: Uuid) -> DbResult<bool> {
@@ -181,7 +165,7 @@ pub async fn deliveries(
     webhook: Uuid,
     limit: i64,
 ) -> DbResult<Vec<DeliveryRecord>> {
-    let rows = sqlx::query(
+    let deliveries = sqlx::query_as(
         "SELECT delivery_id, position, event_type, data_id, status, attempts, last_status_code,
                 last_error, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at,
                 created_at, delivered_at
@@ -192,24 +176,7 @@ pub async fn deliveries(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(DeliveryRecord {
-                delivery_id: row.try_get("delivery_id")?,
-                position: row.try_get("position")?,
-                event_type: row.try_get("event_type")?,
-                data_id: row.try_get("data_id")?,
-                status: row.try_get("status")?,
-                attempts: row.try_get("attempts")?,
-                last_status_code: row.try_get("last_status_code")?,
-                last_error: row.try_get("last_error")?,
-                next_attempt_at: row.try_get("next_attempt_at")?,
-                created_at: row.try_get("created_at")?,
-                delivered_at: row.try_get("delivered_at")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    Ok(deliveries)
 }
 
 /// Makes the delivery due again now, as a new series of attempts; `false` if the webhook
@@ -238,24 +205,14 @@ pub struct Subscriber {
 }
 
 pub async fn lock_subscribers(conn: &mut PgConnection) -> DbResult<Vec<Subscriber>> {
-    let rows = sqlx::query(
+    let subscribers = sqlx::query_as(
         "SELECT webhook_id, project_id, events, cursor FROM webhooks
          WHERE enabled AND cursor < (SELECT last_position FROM event_feed)
          ORDER BY webhook_id FOR UPDATE SKIP LOCKED",
     )
     .fetch_all(conn)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Subscriber {
-                webhook_id: row.try_get("webhook_id")?,
-                project_id: row.try_get("project_id")?,
-                events: row.try_get("events")?,
-                cursor: row.try_get("cursor")?,
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(Into::into)
+    Ok(subscribers)
 }
 
 /// Deliveries for one webhook's new events (each once, however often this is called), and
@@ -319,7 +276,7 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_seconds: f64) -> DbResult<Ve
     sqlx::query("SELECT pg_advisory_xact_lock(7408431590166071366)")
         .execute(&mut *tx)
         .await?;
-    let rows = sqlx::query(
+    let mut claimed: Vec<Claimed> = sqlx::query_as(
         "WITH pending AS (
              SELECT d.delivery_id, d.webhook_id, d.data_id, d.position,
                     d.next_attempt_at <= now()
@@ -350,23 +307,6 @@ pub async fn claim(pool: &PgPool, limit: i64, lease_seconds: f64) -> DbResult<Ve
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    let mut claimed = rows
-        .iter()
-        .map(|row| {
-            Ok(Claimed {
-                delivery_id: row.try_get("delivery_id")?,
-                webhook_id: row.try_get("webhook_id")?,
-                position: row.try_get("position")?,
-                data_id: row.try_get("data_id")?,
-                payload: row.try_get("payload")?,
-                attempts: row.try_get("attempts")?,
-                created_at: row.try_get("created_at")?,
-                url: row.try_get("url")?,
-                secret: row.try_get("secret")?,
-                previous_secret: row.try_get("previous_secret")?,
-            })
-        })
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     claimed.sort_by_key(|delivery| delivery.position);
     Ok(claimed)
 }
