@@ -1,7 +1,8 @@
 //! The change feed: reading it page by page (`GET /events`), and following it live.
 //!
-//! Each instance runs three tasks. The *sequencer* places committed events in the feed
-//! (`events_sequence`; one instance at a time does it); the *listener* hears, on one
+//! Each instance runs three tasks. The *sequencer* cuts what committed since it last
+//! looked into a batch of the feed (`events_sequence`; one instance at a time does it,
+//! every `sequence_interval` while events keep coming); the *listener* hears, on one
 //! connection of its own, when any instance has placed some; the *hub* then reads the new
 //! events once and hands them to every live subscriber of this instance. A subscriber is a
 //! task and a channel, not a connection: it catches up from the database (its access
@@ -25,7 +26,7 @@ use crate::db;
 use crate::domain::event::{Event, FeedQuery};
 use crate::error::ApiError;
 
-/// Events placed per `events_sequence` call, and read per statement.
+/// Events read per statement.
 const BATCH: usize = 1000;
 /// The sequencer's pause after a call that placed nothing doubles up to this.
 const IDLE_SEQUENCE_INTERVAL: Duration = Duration::from_millis(200);
@@ -102,10 +103,22 @@ impl Feed {
         if query.project_id.is_some() {
             self.readable(principal, query).await?;
         }
-        let after = query.after.unwrap_or(0);
-        let page = db::events::page(pool, principal.access(), query, after, query.limit).await?;
-        check_cursor(after, page.ends)?;
-        Ok(page.events)
+        let mut after = query.after.unwrap_or(0);
+        let mut events = Vec::new();
+        // A window may hold nothing the caller may read: read on until the page is full
+        // or the feed's end is reached, so a short page means "no more".
+        loop {
+            let limit = query.limit - events.len();
+            let page = db::events::page(pool, principal.access(), query, after, limit).await?;
+            if events.is_empty() {
+                check_cursor(after, page.ends)?;
+            }
+            events.extend(page.events);
+            after = page.read_through;
+            if events.len() == query.limit || after >= page.ends.last_position {
+                return Ok(events);
+            }
+        }
     }
 
     /// Follows the feed for `principal` from `query.after` (from now when absent). The
@@ -205,7 +218,7 @@ async fn sequence(pool: PgPool, busy: Duration, placed: Arc<watch::Sender<i64>>)
     let mut newest = -1;
     loop {
         tokio::time::sleep(pause).await;
-        match db::events::sequence(&pool, BATCH as i32).await {
+        match db::events::sequence(&pool).await {
             Ok(Some(position)) if position != newest => {
                 newest = position;
                 placed.send_if_modified(|known| raise(known, position));
@@ -362,13 +375,11 @@ impl Subscription {
             )
             .await
             .map_err(|_| End::Closed)?;
-            let full = page.events.len() == BATCH;
             for event in page.events {
-                self.after = event.position;
                 self.send(event).await?;
             }
-            if !full {
-                self.after = self.after.max(page.ends.last_position);
+            self.after = page.read_through;
+            if self.after >= page.ends.last_position {
                 return Ok(());
             }
         }

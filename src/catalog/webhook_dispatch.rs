@@ -159,11 +159,6 @@ async fn enqueue(pool: &PgPool) -> Result<usize, db::DbError> {
             ..FeedQuery::default()
         };
         let page = db::events::of_project(&mut tx, &query, subscriber.cursor, BATCH).await?;
-        // A full page goes as far as its last event; a short one saw everything placed.
-        let through = match page.events.last() {
-            Some(last) if page.events.len() == BATCH => last.position,
-            _ => page.ends.last_position,
-        };
         let payloads: Vec<String> = page
             .events
             .iter()
@@ -180,7 +175,7 @@ async fn enqueue(pool: &PgPool) -> Result<usize, db::DbError> {
                 .collect::<Vec<_>>(),
             &page.events.iter().map(|e| e.data_id).collect::<Vec<_>>(),
             &payloads,
-            through,
+            page.read_through,
         )
         .await?;
         enqueued += page.events.len();

@@ -3,7 +3,6 @@ use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
 use super::access::{self, reachable};
-use super::events::{announce_entry_changes, recorded_columns};
 use super::metadata_schemas::{self, SchemaRef, applicable_schema};
 use super::{DbResult, metadata_filters};
 use crate::domain::history::HistoryRecord;
@@ -57,12 +56,8 @@ pub async fn insert(
                                             changes, schema_target, schema_version)
             SELECT data_id, user_id, project_id, revision, 'create', last_updated, $9, $10, $11,
                    data_entry_changes(NULL, to_jsonb(created)), $20, $21
-            FROM created",
-        recorded_columns!(),
-        "
-        ), ",
-        announce_entry_changes!("recorded"),
-        "
+            FROM created
+        )
         SELECT * FROM created"
     );
     let inserted = sqlx::query_as(INSERT)
@@ -340,12 +335,8 @@ pub async fn update(
                                         ELSE $10::jsonb END) AS keys (k)
                           WHERE b.metadata -> k IS DISTINCT FROM c.metadata -> k)) END,
                    g.schema_target, g.schema_version
-            FROM changed AS c CROSS JOIN before AS b CROSS JOIN guard AS g",
-        recorded_columns!(),
-        "
-        ), ",
-        announce_entry_changes!("recorded"),
-        "
+            FROM changed AS c CROSS JOIN before AS b CROSS JOIN guard AS g
+        )
         SELECT true AS written, NULL::bigint AS schema_id, NULL::text AS schema_target,
                NULL::integer AS schema_version, NULL::text AS schema_mode, c.*
         FROM changed AS c
@@ -428,12 +419,8 @@ pub async fn delete(
             SELECT data_id, user_id, project_id, revision + 1, 'delete',
                    greatest(now(), last_updated + interval '1 microsecond'), $4, $5, $6,
                    data_entry_changes(to_jsonb(gone), NULL)
-            FROM gone",
-        recorded_columns!(),
-        "
-        ), ",
-        announce_entry_changes!("recorded"),
-        "
+            FROM gone
+        )
         SELECT count(*) FROM gone"
     );
     let deleted: i64 = sqlx::query_scalar(DELETE)

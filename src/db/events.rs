@@ -1,5 +1,6 @@
-//! The change feed's statements: placing committed events (`events_sequence`), reading them
-//! in feed order, and recording the events that no history row announces.
+//! The change feed's statements: cutting batches of committed events (`events_sequence`),
+//! reading them in feed order (`feed_window`), and recording the events that no history
+//! row tells.
 
 use std::time::Duration;
 
@@ -15,52 +16,6 @@ use super::data_entries::Actor;
 use crate::domain::event::{self, Event, FeedQuery};
 use crate::domain::{Access, EventType, Role};
 
-/// What a history-writing statement appends so that every entry change is an event: its
-/// CTE `$recorded` inserts the history rows `RETURNING` [`RECORDED`]; this CTE turns each
-/// into its event in the same statement (a move also tells the project the entry left
-/// that it left, and nothing of where it went). Every statement that writes history carries
-/// it (a statement trigger did the same at a sixth of PATCH's throughput).
-macro_rules! announce_entry_changes {
-    ($recorded:literal) => {
-        concat!(
-            "announced AS (
-                INSERT INTO events (type, project_id, data_id, revision, occurred_at,
-                                    actor_user_id, actor_key_id, history_id, changes)
-                SELECT CASE h.operation
-                           WHEN 'create' THEN 'entry.created'
-                           WHEN 'delete' THEN 'entry.deleted'
-                           WHEN 'update' THEN CASE WHEN h.changes ? 'project_id'
-                                                   THEN 'entry.moved' ELSE 'entry.updated' END
-                       END,
-                       h.project_id, h.data_id, h.revision, h.changed_at, h.actor_user_id,
-                       h.actor_key_id, h.history_id, NULL
-                FROM ",
-            $recorded,
-            " AS h
-                UNION ALL
-                SELECT 'entry.moved', (h.changes -> 'project_id' ->> 'before')::uuid, h.data_id,
-                       h.revision, h.changed_at, h.actor_user_id, h.actor_key_id, NULL,
-                       jsonb_build_object('project_id', jsonb_build_object(
-                           'before', h.changes -> 'project_id' -> 'before'))
-                FROM ",
-            $recorded,
-            " AS h
-                WHERE h.operation = 'update' AND h.changes ? 'project_id'
-            )"
-        )
-    };
-}
-pub(crate) use announce_entry_changes;
-
-/// What a `recorded` CTE returns for `announce_entry_changes!`.
-macro_rules! recorded_columns {
-    () => {
-        " RETURNING history_id, data_id, project_id, revision, operation, changed_at, \
-         actor_user_id, actor_key_id, changes"
-    };
-}
-pub(crate) use recorded_columns;
-
 /// The feed's ends, as one statement saw them.
 #[derive(Debug, Clone, Copy)]
 pub struct FeedEnds {
@@ -70,24 +25,22 @@ pub struct FeedEnds {
     pub pruned_through: i64,
 }
 
-/// One page of the feed for a reader, and the ends it was read against.
+/// One window of the feed for a reader, and the ends it was read against.
 pub struct Page {
     pub events: Vec<Event>,
     pub ends: FeedEnds,
+    /// The reader has seen, or may not see, every event up to this position: the last
+    /// event's when the page is full, else the window's end.
+    pub read_through: i64,
 }
 
-/// What an event is read as (`event_from`), from `events AS e` joined with its history row
-/// `h`: entry events tell the history row's `changes`.
-macro_rules! event_columns {
-    () => {
-        "e.position, e.type, e.project_id, e.data_id, e.revision, e.occurred_at, \
-         e.actor_user_id, e.actor_key_id, COALESCE(e.changes, h.changes) AS changes"
-    };
-}
+/// Positions one statement looks at for a reader's page: events are numbered in batches
+/// and a window is read whole, whatever share of it the reader may see.
+const WINDOW: i64 = 5_000;
 
-/// Events after `after` that `query` asks for and `access` may read (read at the time of
-/// reading: a member removed reads nothing more of the project), oldest first, at most
-/// `limit`; with the feed's ends from the same snapshot.
+/// Events after `after` (looking no further than one window) that `query` asks for and
+/// `access` may read (read at the time of reading: a member removed reads nothing more of
+/// the project), oldest first, at most `limit`; with the feed's ends from the same snapshot.
 pub async fn page(
     pool: &PgPool,
     access: Access<'_>,
@@ -96,16 +49,12 @@ pub async fn page(
     limit: usize,
 ) -> DbResult<Page> {
     const PAGE: &str = concat!(
-        "SELECT f.last_position, f.pruned_through, e.*
+        "SELECT f.last_position, f.pruned_through, w.upto, e.*
          FROM event_feed AS f
+         CROSS JOIN LATERAL (SELECT least(f.last_position, $1 + $8) AS upto) AS w
          LEFT JOIN LATERAL (
-             SELECT ",
-        event_columns!(),
-        "
-             FROM events AS e
-             LEFT JOIN data_entry_history AS h ON h.history_id = e.history_id
-             WHERE e.position > $1 AND e.position IS NOT NULL
-               AND ($4::uuid IS NULL OR e.project_id = $4)
+             SELECT e.* FROM feed_window($1, w.upto) AS e
+             WHERE ($4::uuid IS NULL OR e.project_id = $4)
                AND ($5::text[] IS NULL OR e.type = ANY($5))
                AND ",
         reachable!("e.project_id", "$2", "$6", "$3"),
@@ -127,47 +76,44 @@ pub async fn page(
         .bind(types)
         .bind(Role::Viewer)
         .bind(limit_as_i64(limit))
+        .bind(WINDOW.max(limit_as_i64(limit)))
         .fetch_all(pool)
         .await?;
-    page_of(&rows)
+    page_of(&rows, after, limit)
 }
 
-/// A project's events after `after` of the types `query` asks for, whoever may read them:
-/// what a webhook of the project is sent. With the feed's ends from the same snapshot.
+/// A project's events after `after` (within one window) of the types `query` asks for,
+/// whoever may read them: what a webhook of the project is sent. With the feed's ends from
+/// the same snapshot.
 pub async fn of_project(
     conn: &mut PgConnection,
     query: &FeedQuery,
     after: i64,
     limit: usize,
 ) -> DbResult<Page> {
-    const OF_PROJECT: &str = concat!(
-        "SELECT f.last_position, f.pruned_through, e.*
+    const OF_PROJECT: &str = "SELECT f.last_position, f.pruned_through, w.upto, e.*
          FROM event_feed AS f
+         CROSS JOIN LATERAL (SELECT least(f.last_position, $1 + $5) AS upto) AS w
          LEFT JOIN LATERAL (
-             SELECT ",
-        event_columns!(),
-        "
-             FROM events AS e
-             LEFT JOIN data_entry_history AS h ON h.history_id = e.history_id
-             WHERE e.position > $1 AND e.position IS NOT NULL AND e.project_id = $2
-               AND e.type = ANY($3)
+             SELECT e.* FROM feed_window($1, w.upto) AS e
+             WHERE e.project_id = $2 AND e.type = ANY($3)
              ORDER BY e.position
              LIMIT $4
          ) AS e ON true
-         ORDER BY e.position"
-    );
+         ORDER BY e.position";
     let types: Vec<&str> = query.types.iter().flatten().map(|t| t.as_str()).collect();
     let rows = sqlx::query(OF_PROJECT)
         .bind(after)
         .bind(query.project_id)
         .bind(types)
         .bind(limit_as_i64(limit))
+        .bind(WINDOW.max(limit_as_i64(limit)))
         .fetch_all(conn)
         .await?;
-    page_of(&rows)
+    page_of(&rows, after, limit)
 }
 
-fn page_of(rows: &[PgRow]) -> DbResult<Page> {
+fn page_of(rows: &[PgRow], after: i64, limit: usize) -> DbResult<Page> {
     let Some(first) = rows.first() else {
         unreachable!("event_feed holds its one row from the migration on")
     };
@@ -175,27 +121,29 @@ fn page_of(rows: &[PgRow]) -> DbResult<Page> {
         last_position: first.try_get("last_position")?,
         pruned_through: first.try_get("pruned_through")?,
     };
+    let window_end: i64 = first.try_get("upto")?;
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         if row.try_get::<Option<i64>, _>("position")?.is_some() {
             events.push(event_from(row)?);
         }
     }
-    Ok(Page { events, ends })
+    let read_through = match events.last() {
+        Some(last) if events.len() == limit => last.position,
+        _ => window_end.max(after),
+    };
+    Ok(Page {
+        events,
+        ends,
+        read_through,
+    })
 }
 
-/// Every event after `after`, whoever may read it, oldest first: what an instance reads
-/// once to hand to all its live subscribers, each of which applies its caller's access.
+/// Every event after `after`, whoever may read it, oldest first, at most `limit`: what an
+/// instance reads once to hand to all its live subscribers, each of which applies its
+/// caller's access. Positions have no gaps: fewer than `limit` is the feed's end.
 pub async fn newer(pool: &PgPool, after: i64, limit: usize) -> DbResult<Vec<Event>> {
-    const NEWER: &str = concat!(
-        "SELECT ",
-        event_columns!(),
-        " FROM events AS e
-         LEFT JOIN data_entry_history AS h ON h.history_id = e.history_id
-         WHERE e.position > $1 AND e.position IS NOT NULL
-         ORDER BY e.position LIMIT $2"
-    );
-    let rows = sqlx::query(NEWER)
+    let rows = sqlx::query("SELECT * FROM feed_window($1, $1 + $2)")
         .bind(after)
         .bind(limit_as_i64(limit))
         .fetch_all(pool)
@@ -239,11 +187,10 @@ pub async fn ends(pool: &PgPool) -> DbResult<FeedEnds> {
     })
 }
 
-/// Places up to `batch` committed events; the newest position given, or `None` when
-/// another instance's sequencer is at it.
-pub async fn sequence(pool: &PgPool, batch: i32) -> DbResult<Option<i64>> {
-    let newest = sqlx::query_scalar("SELECT events_sequence($1)")
-        .bind(batch)
+/// Cuts a batch of what committed since the last one; the feed's last position, or `None`
+/// when another instance's sequencer is at it.
+pub async fn sequence(pool: &PgPool) -> DbResult<Option<i64>> {
+    let newest = sqlx::query_scalar("SELECT events_sequence()")
         .fetch_one(pool)
         .await?;
     Ok(newest)
@@ -303,26 +250,30 @@ pub async fn record_member_change(
     Ok(())
 }
 
-/// Deletes the placed events older than `retention` (and every one placed before them, so
-/// what is kept is always the feed's tail); returns how many.
+/// Deletes the batches cut longer than `retention` ago, and the events rows in them (the
+/// history rows stay: they are the entries' history); returns how many events the feed
+/// lost.
 pub async fn prune(pool: &PgPool, retention: Duration) -> DbResult<u64> {
-    let pruned: i64 = sqlx::query_scalar(
-        "WITH horizon AS (
-             SELECT max(position) AS position FROM events
-             WHERE position IS NOT NULL AND occurred_at < now() - $1::interval
-         ), gone AS (
-             DELETE FROM events
-             WHERE position IS NOT NULL AND position <= (SELECT position FROM horizon)
-             RETURNING position
+    let pruned: Option<i64> = sqlx::query_scalar(
+        "WITH gone AS (
+             DELETE FROM event_batches WHERE made_at < now() - $1::interval
+             RETURNING first_position, last_position, snapshot
+         ), newest_gone AS (
+             SELECT snapshot FROM gone ORDER BY last_position DESC LIMIT 1
+         ), told_gone AS (
+             DELETE FROM events AS e USING newest_gone AS g
+             WHERE e.xact < pg_snapshot_xmax(g.snapshot)
+               AND pg_visible_in_snapshot(e.xact, g.snapshot)
          ), moved AS (
              UPDATE event_feed
-             SET pruned_through = greatest(pruned_through, (SELECT max(position) FROM gone))
+             SET pruned_through = greatest(pruned_through,
+                                           (SELECT max(last_position) FROM gone))
              WHERE EXISTS (SELECT 1 FROM gone)
          )
-         SELECT count(*) FROM gone",
+         SELECT sum(last_position - first_position + 1)::bigint FROM gone",
     )
     .bind(format!("{} seconds", retention.as_secs()))
     .fetch_one(pool)
     .await?;
-    Ok(u64::try_from(pruned).unwrap_or(0))
+    Ok(pruned.map_or(0, |pruned| u64::try_from(pruned).unwrap_or(0)))
 }

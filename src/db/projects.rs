@@ -5,7 +5,6 @@ use uuid::Uuid;
 
 use super::DbResult;
 use super::access::{reachable, role_join};
-use super::events::{announce_entry_changes, recorded_columns};
 use crate::domain::project::{Member, Project, ProjectView};
 use crate::domain::{Access, Role};
 
@@ -146,8 +145,7 @@ pub async fn delete(
     actor_key_id: Uuid,
     request_id: Option<&str>,
 ) -> DbResult<()> {
-    const DELETE_ENTRIES: &str = concat!(
-        "WITH gone AS (
+    const DELETE_ENTRIES: &str = "WITH gone AS (
             DELETE FROM data_entries WHERE project_id = $1 RETURNING *
         ), recorded AS (
             INSERT INTO data_entry_history (data_id, owner_id, project_id, revision, operation,
@@ -156,14 +154,9 @@ pub async fn delete(
             SELECT data_id, user_id, project_id, revision + 1, 'delete',
                    greatest(now(), last_updated + interval '1 microsecond'), $2, $3, $4,
                    data_entry_changes(to_jsonb(gone), NULL)
-            FROM gone",
-        recorded_columns!(),
-        "
-        ), ",
-        announce_entry_changes!("recorded"),
-        "
-        SELECT count(*) FROM gone"
-    );
+            FROM gone
+        )
+        SELECT count(*) FROM gone";
     sqlx::query(DELETE_ENTRIES)
         .bind(project)
         .bind(actor_user_id)
