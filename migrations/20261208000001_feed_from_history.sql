@@ -42,32 +42,39 @@ CREATE TABLE event_batches (
 );
 CREATE INDEX event_batches_made_at_idx ON event_batches (made_at);
 
--- The events of the batch between `previous` and `snapshot`, each with its `place` in it
+-- The events of the batch between the snapshots `since` and `cut`, each with its `place` in it
 -- (1, 2, …): history rows in the order their ids were drawn (a move is two events: the
 -- entry's new project is told it moved, the old one only that it left), then the events
--- rows in theirs. Its transactions are those visible in `snapshot` and not in `previous`:
--- from `previous`'s end to `snapshot`'s, and those `previous` saw running (two index scans,
+-- rows in theirs. Its transactions are those visible in `cut` and not in `since`: from
+-- `since`'s end to `cut`'s, and those `since` saw running (two index scans,
 -- not one over every transaction since the oldest one running).
-CREATE FUNCTION event_batch(snapshot pg_snapshot, previous pg_snapshot)
+--
+-- PL/pgSQL, not SQL, for both functions here: it keeps its plans for the session, where a
+-- SQL function that cannot be inlined is planned again at every call (see
+-- 20261125000001_cheaper_writes.sql).
+CREATE FUNCTION event_batch(cut pg_snapshot, since pg_snapshot)
 RETURNS TABLE (place bigint, type text, project_id uuid, data_id uuid, revision bigint,
                occurred_at timestamptz, actor_user_id text, actor_key_id uuid, changes jsonb)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     WITH written AS (
         SELECT h.* FROM data_entry_history AS h
-        WHERE h.xact >= pg_snapshot_xmax(previous) AND h.xact < pg_snapshot_xmax(snapshot)
-          AND pg_visible_in_snapshot(h.xact, snapshot)
+        WHERE h.xact >= pg_snapshot_xmax(since) AND h.xact < pg_snapshot_xmax(cut)
+          AND pg_visible_in_snapshot(h.xact, cut)
         UNION ALL
         SELECT h.* FROM data_entry_history AS h
-        WHERE h.xact = ANY (ARRAY(SELECT pg_snapshot_xip(previous)))
-          AND pg_visible_in_snapshot(h.xact, snapshot)
+        WHERE h.xact = ANY (ARRAY(SELECT pg_snapshot_xip(since)))
+          AND pg_visible_in_snapshot(h.xact, cut)
     ), told AS (
         SELECT e.* FROM events AS e
-        WHERE e.xact >= pg_snapshot_xmax(previous) AND e.xact < pg_snapshot_xmax(snapshot)
-          AND pg_visible_in_snapshot(e.xact, snapshot)
+        WHERE e.xact >= pg_snapshot_xmax(since) AND e.xact < pg_snapshot_xmax(cut)
+          AND pg_visible_in_snapshot(e.xact, cut)
         UNION ALL
         SELECT e.* FROM events AS e
-        WHERE e.xact = ANY (ARRAY(SELECT pg_snapshot_xip(previous)))
-          AND pg_visible_in_snapshot(e.xact, snapshot)
+        WHERE e.xact = ANY (ARRAY(SELECT pg_snapshot_xip(since)))
+          AND pg_visible_in_snapshot(e.xact, cut)
     ), batch AS (
         SELECT 0 AS source, h.history_id AS id, 0 AS part,
                CASE h.operation
@@ -93,14 +100,17 @@ LANGUAGE sql STABLE AS $$
     )
     SELECT row_number() OVER (ORDER BY source, id, part), type, project_id, data_id, revision,
            occurred_at, actor_user_id, actor_key_id, changes
-    FROM batch
-$$;
+    FROM batch;
+END $$;
 
 -- The events at positions after `after` up to `upto`, in order.
 CREATE FUNCTION feed_window(after bigint, upto bigint)
 RETURNS TABLE ("position" bigint, type text, project_id uuid, data_id uuid, revision bigint,
                occurred_at timestamptz, actor_user_id text, actor_key_id uuid, changes jsonb)
-LANGUAGE sql STABLE AS $$
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+    RETURN QUERY
     SELECT b.first_position - 1 + e.place, e.type, e.project_id, e.data_id, e.revision,
            e.occurred_at, e.actor_user_id, e.actor_key_id, e.changes
     FROM event_batches AS b
@@ -111,8 +121,8 @@ LANGUAGE sql STABLE AS $$
                                        WHERE last_position >= upto), upto)
       AND b.first_position - 1 + e.place > after
       AND b.first_position - 1 + e.place <= upto
-    ORDER BY 1
-$$;
+    ORDER BY 1;
+END $$;
 
 -- Cuts a batch of what committed since the last one, and tells listening instances its
 -- last position; the feed's last position either way. `NULL` when another sequencer holds
