@@ -1,24 +1,27 @@
 //! The change feed: reading it page by page (`GET /events`), and following it live.
 //!
-//! Each instance runs three tasks. The *sequencer* cuts what committed since it last
+//! Each instance runs four tasks. The *sequencer* cuts what committed since it last
 //! looked into a batch of the feed (`events_sequence`; one instance at a time does it,
 //! every `sequence_interval` while events keep coming); the *listener* hears, on one
 //! connection of its own, when any instance has placed some; the *hub* then reads the new
-//! events once and hands them to every live subscriber of this instance. A subscriber is a
-//! task and a channel, not a connection: it catches up from the database (its access
-//! applied in the statement), then takes the hub's events, keeping those of the projects its
-//! caller may read, which it asks the database again every `recheck` and whenever the
-//! caller's membership changes. Losing access, or its key, ends the subscription.
+//! events once and hands them to every live subscriber of this instance; the *access
+//! rechecker* asks, every `recheck` and in one statement for all of them, what each key with
+//! a live subscriber may read now. A subscriber is a task and a channel, not a connection:
+//! it catches up from the database (its access applied in the statement), then takes the
+//! hub's events, keeping those of the projects its caller may read, as the rechecker last
+//! found, or as it asks itself when the caller's membership changes. Losing access, or its
+//! key, ends the subscription.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
 use uuid::Uuid;
 
 use crate::auth::Principal;
@@ -61,7 +64,34 @@ struct Hub {
     position: AtomicI64,
     /// Set when the instance shuts down: subscriptions end.
     closed: watch::Sender<bool>,
+    /// What each key with a live subscriber may read, one entry per key however many
+    /// streams it has open: rechecked together every `recheck`, not once per stream.
+    access: Mutex<HashMap<Uuid, watch::Sender<KeyAccess>>>,
     recheck: Duration,
+}
+
+/// What a key may read (`None`: it stopped working), and when that was asked: a newer
+/// answer replaces an older one, never the other way round.
+#[derive(Debug, Clone)]
+struct KeyAccess {
+    asked_at: Instant,
+    projects: Option<Arc<HashSet<Uuid>>>,
+}
+
+impl KeyAccess {
+    /// Asks the database what `key` may read now.
+    async fn ask(pool: &PgPool, key: Uuid) -> Result<Self, db::DbError> {
+        let asked_at = Instant::now();
+        let mut readable = db::events::readable_projects(pool, &[key]).await?;
+        Ok(Self::answered(asked_at, readable.remove(&key)))
+    }
+
+    fn answered(asked_at: Instant, projects: Option<Vec<Uuid>>) -> Self {
+        Self {
+            asked_at,
+            projects: projects.map(|projects| Arc::new(projects.into_iter().collect())),
+        }
+    }
 }
 
 impl Feed {
@@ -72,6 +102,7 @@ impl Feed {
             published: broadcast::channel(HUB_CAPACITY).0,
             position: AtomicI64::new(-1),
             closed: watch::channel(false).0,
+            access: Mutex::default(),
             recheck: settings.recheck,
         });
         let placed = Arc::new(placed);
@@ -83,6 +114,7 @@ impl Feed {
             )),
             tokio::spawn(listen(pool, placed.clone())),
             tokio::spawn(publish(hub.clone(), placed_rx)),
+            tokio::spawn(recheck_access(hub.clone())),
         ];
         Self { hub, tasks }
     }
@@ -130,7 +162,8 @@ impl Feed {
         query: FeedQuery,
     ) -> Result<mpsc::Receiver<Event>, ApiError> {
         let pool = &self.hub.pool;
-        let projects = self.readable(&principal, &query).await?;
+        let readable = self.readable(&principal, &query).await?;
+        let access = self.hub.follow_access(principal.key_id, readable.clone());
         // Listening before the start is read: nothing placed after it can be missed.
         let live = self.hub.published.subscribe();
         let ends = db::events::ends(pool).await?;
@@ -146,7 +179,8 @@ impl Feed {
             hub: self.hub.clone(),
             principal,
             query,
-            projects: projects.into_iter().collect(),
+            projects: readable.projects.unwrap_or_default(),
+            access,
             after,
             sender,
         };
@@ -156,20 +190,90 @@ impl Feed {
 }
 
 impl Feed {
-    /// The projects `principal` may read now; a 404 when `query` asks for one it may not
+    /// What `principal` may read now; a 404 when `query` asks for a project it may not
     /// (exactly what a missing project gets), a 401 when its key stopped working.
     async fn readable(
         &self,
         principal: &Principal,
         query: &FeedQuery,
-    ) -> Result<Vec<Uuid>, ApiError> {
-        let projects =
-            db::events::readable_projects(&self.hub.pool, principal.key_id, principal.access())
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
+    ) -> Result<KeyAccess, ApiError> {
+        let readable = KeyAccess::ask(&self.hub.pool, principal.key_id).await?;
+        let Some(projects) = &readable.projects else {
+            return Err(ApiError::Unauthorized);
+        };
         match query.project_id {
             Some(project) if !projects.contains(&project) => Err(project_not_found(project)),
-            _ => Ok(projects),
+            _ => Ok(readable),
+        }
+    }
+}
+
+impl Hub {
+    fn access(&self) -> MutexGuard<'_, HashMap<Uuid, watch::Sender<KeyAccess>>> {
+        self.access.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Follows what `key` may read from `known` on. The receiver starts out marked changed,
+    /// so a subscriber compares its own answer with the newest one at once.
+    fn follow_access(&self, key: Uuid, known: KeyAccess) -> watch::Receiver<KeyAccess> {
+        let mut access = self.access();
+        let sender = access
+            .entry(key)
+            .or_insert_with(|| watch::channel(known.clone()).0);
+        offer(sender, known);
+        let mut receiver = sender.subscribe();
+        receiver.mark_changed();
+        receiver
+    }
+
+    /// Hands `answer` to the subscribers of `key`, unless a newer one has been.
+    fn tell_access(&self, key: Uuid, answer: KeyAccess) {
+        if let Some(sender) = self.access().get(&key) {
+            offer(sender, answer);
+        }
+    }
+}
+
+/// Keeps `answer` when it is newer than the one `sender` holds; wakes the receivers only
+/// when what the key may read changed.
+fn offer(sender: &watch::Sender<KeyAccess>, answer: KeyAccess) {
+    sender.send_if_modified(|known| {
+        if answer.asked_at <= known.asked_at {
+            return false;
+        }
+        let changed = known.projects != answer.projects;
+        *known = answer;
+        changed
+    });
+}
+
+/// Asks the database every `recheck` what each key with a live subscriber on this instance
+/// may read now: one statement for all of them, so idle streams cost no queries of their
+/// own.
+async fn recheck_access(hub: Arc<Hub>) {
+    let mut tick = tokio::time::interval(hub.recheck);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let keys: Vec<Uuid> = {
+            let mut access = hub.access();
+            access.retain(|_, sender| sender.receiver_count() > 0);
+            access.keys().copied().collect()
+        };
+        if keys.is_empty() {
+            continue;
+        }
+        let asked_at = Instant::now();
+        match db::events::readable_projects(&hub.pool, &keys).await {
+            Ok(mut readable) => {
+                for key in keys {
+                    hub.tell_access(key, KeyAccess::answered(asked_at, readable.remove(&key)));
+                }
+            }
+            // Streams go on: nothing about access can change while the database is away.
+            Err(error) => {
+                tracing::warn!(%error, "could not recheck what live subscribers may read")
+            }
         }
     }
 }
@@ -331,7 +435,9 @@ struct Subscription {
     principal: Principal,
     query: FeedQuery,
     /// What the caller may read, as the database last said.
-    projects: HashSet<Uuid>,
+    projects: Arc<HashSet<Uuid>>,
+    /// Newer answers to that, from the hub's rechecks and the caller's other streams.
+    access: watch::Receiver<KeyAccess>,
     /// The position of the last event the caller was sent or passed over.
     after: i64,
     sender: mpsc::Sender<Event>,
@@ -390,13 +496,17 @@ impl Subscription {
     async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<[Event]>>) -> Result<(), End> {
         let closed = until_closed(self.hub.closed.subscribe());
         tokio::pin!(closed);
-        let mut recheck = tokio::time::interval(self.hub.recheck);
-        recheck.tick().await;
         loop {
             tokio::select! {
                 _ = self.sender.closed() => return Err(End::Closed),
                 () = &mut closed => return Err(End::Closed),
-                _ = recheck.tick() => self.recheck().await?,
+                changed = self.access.changed() => match changed {
+                    Ok(()) => {
+                        let now = self.access.borrow_and_update().projects.clone();
+                        self.keep_reading(now)?;
+                    }
+                    Err(_) => return Err(End::Closed),
+                },
                 received = live.recv() => match received {
                     Ok(batch) => {
                         for event in batch.iter() {
@@ -428,25 +538,28 @@ impl Subscription {
         self.sender.send(event).await.map_err(|_| End::Closed)
     }
 
-    /// Asks the database what the caller may read now. A project it could read and cannot
-    /// any more (or a key revoked) ends the subscription: the client reconnects and learns
-    /// where it stands, rather than silently being told less.
+    /// Asks the database what the caller may read now (its membership changed), and tells
+    /// the caller's other streams too.
     async fn recheck(&mut self) -> Result<(), End> {
-        let readable = db::events::readable_projects(
-            &self.hub.pool,
-            self.principal.key_id,
-            self.principal.access(),
-        )
-        .await
-        .map_err(|_| End::Closed)?;
-        let Some(readable) = readable else {
+        let key = self.principal.key_id;
+        let answer = KeyAccess::ask(&self.hub.pool, key)
+            .await
+            .map_err(|_| End::Closed)?;
+        self.hub.tell_access(key, answer.clone());
+        self.keep_reading(answer.projects)
+    }
+
+    /// Follows `now`, what the caller may read. A project it could read and cannot any more
+    /// (or a key revoked) ends the subscription: the client reconnects and learns where it
+    /// stands, rather than silently being told less.
+    fn keep_reading(&mut self, now: Option<Arc<HashSet<Uuid>>>) -> Result<(), End> {
+        let Some(now) = now else {
             return Err(End::AccessLost);
         };
-        let readable: HashSet<Uuid> = readable.into_iter().collect();
-        if !self.projects.is_subset(&readable) {
+        if !self.projects.is_subset(&now) {
             return Err(End::AccessLost);
         }
-        self.projects = readable;
+        self.projects = now;
         Ok(())
     }
 }

@@ -2,6 +2,7 @@
 //! reading them in feed order (`feed_window`), and recording the events that no history
 //! row tells.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -196,27 +197,24 @@ pub async fn sequence(pool: &PgPool) -> DbResult<Option<i64>> {
     Ok(newest)
 }
 
-/// The projects `access` may read now, if the key `key_id` still works (`None`: revoked
-/// or expired).
-pub async fn readable_projects(
-    pool: &PgPool,
-    key_id: Uuid,
-    access: Access<'_>,
-) -> DbResult<Option<Vec<Uuid>>> {
+/// For each of `keys` that still works (neither revoked nor expired), the projects it may
+/// read now: its user's, narrowed to the key's own projects (what its `Principal`'s access
+/// is made of). A key missing from the answer has stopped working. One statement for any
+/// number of keys: an instance rechecks all its live subscribers with one.
+pub async fn readable_projects(pool: &PgPool, keys: &[Uuid]) -> DbResult<HashMap<Uuid, Vec<Uuid>>> {
     const READABLE: &str = concat!(
-        "SELECT ARRAY(SELECT p.project_id FROM projects AS p WHERE ",
-        reachable!("p.project_id", "$2", "$4", "$3"),
-        ") FROM api_keys
-         WHERE key_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+        "SELECT k.key_id, ARRAY(SELECT p.project_id FROM projects AS p WHERE ",
+        reachable!("p.project_id", "k.user_id", "$2", "k.projects"),
+        ") FROM api_keys AS k
+         WHERE k.key_id = ANY($1) AND k.revoked_at IS NULL
+           AND (k.expires_at IS NULL OR k.expires_at > now())"
     );
-    let projects = sqlx::query_scalar(READABLE)
-        .bind(key_id)
-        .bind(access.user_id)
-        .bind(access.projects)
+    let rows: Vec<(Uuid, Vec<Uuid>)> = sqlx::query_as(READABLE)
+        .bind(keys)
         .bind(Role::Viewer)
-        .fetch_optional(pool)
+        .fetch_all(pool)
         .await?;
-    Ok(projects)
+    Ok(rows.into_iter().collect())
 }
 
 /// Records that `user`'s role in `project` went from `before` to `after` (`None`: no

@@ -483,13 +483,19 @@ async fn removal_from_the_project_or_a_revoked_key_ends_the_stream() {
     let dave = app.key_for("dave", &[Scope::Read, Scope::Write]).await;
     let (_, keys) = send(app.request_as(&dave, Method::GET, "/api_keys")).await;
     let key_id = keys[0]["id"].as_str().unwrap().to_owned();
+    // Two streams of one key: rechecked together, both end.
     let mut stream = EventStream::open(&app, &dave, "", None).await;
+    let mut second = EventStream::open(&app, &dave, "", None).await;
     let (status, body) =
         send(app.request_as(&dave, Method::DELETE, &format!("/api_keys/{key_id}"))).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     assert!(
         stream.ends_within(Duration::from_secs(8)).await,
         "a revoked key ends the stream"
+    );
+    assert!(
+        second.ends_within(Duration::from_secs(8)).await,
+        "a revoked key ends its every stream"
     );
 }
 
