@@ -70,6 +70,28 @@ struct Hub {
     recheck: Duration,
 }
 
+/// The feed's newest position as this instance last heard it, with the events of the batch
+/// that ends there when this instance's sequencer cut it (then the hub need not read them).
+#[derive(Debug, Clone, Default)]
+struct Placed {
+    last_position: i64,
+    batch: Option<Arc<[Event]>>,
+}
+
+impl Placed {
+    /// Moves on to `last_position` (with its `batch`, if known); only ever forwards.
+    fn raise(&mut self, last_position: i64, batch: Option<Arc<[Event]>>) -> bool {
+        let raised = last_position > self.last_position;
+        if raised {
+            *self = Self {
+                last_position,
+                batch,
+            };
+        }
+        raised
+    }
+}
+
 /// What a key may read (`None`: it stopped working), and when that was asked: a newer
 /// answer replaces an older one, never the other way round.
 #[derive(Debug, Clone)]
@@ -96,7 +118,7 @@ impl KeyAccess {
 
 impl Feed {
     pub fn start(pool: PgPool, settings: FeedSettings) -> Self {
-        let (placed, placed_rx) = watch::channel(0_i64);
+        let (placed, placed_rx) = watch::channel(Placed::default());
         let hub = Arc::new(Hub {
             pool: pool.clone(),
             published: broadcast::channel(HUB_CAPACITY).0,
@@ -317,18 +339,22 @@ fn check_cursor(after: i64, ends: db::events::FeedEnds) -> Result<(), ApiError> 
 
 /// Places committed events, quickly while they keep coming, backing off while there are
 /// none. Every instance runs one; the advisory lock lets one place at a time.
-async fn sequence(pool: PgPool, busy: Duration, placed: Arc<watch::Sender<i64>>) {
+async fn sequence(pool: PgPool, busy: Duration, placed: Arc<watch::Sender<Placed>>) {
+    // Where the feed ends when this instance starts: the hub goes on from there.
+    if let Ok(ends) = db::events::ends(&pool).await {
+        placed.send_if_modified(|known| known.raise(ends.last_position, None));
+    }
     let mut pause = busy;
-    let mut newest = -1;
     loop {
         tokio::time::sleep(pause).await;
         match db::events::sequence(&pool).await {
-            Ok(Some(position)) if position != newest => {
-                newest = position;
-                placed.send_if_modified(|known| raise(known, position));
-                pause = busy;
-            }
-            Ok(_) => pause = (pause * 2).min(IDLE_SEQUENCE_INTERVAL).max(busy),
+            Ok(batch) => match batch.last().map(|last| last.position) {
+                Some(last_position) => {
+                    placed.send_if_modified(|known| known.raise(last_position, Some(batch.into())));
+                    pause = busy;
+                }
+                None => pause = (pause * 2).min(IDLE_SEQUENCE_INTERVAL).max(busy),
+            },
             Err(error) => {
                 tracing::warn!(%error, "could not place events in the feed");
                 pause = IDLE_SEQUENCE_INTERVAL;
@@ -337,17 +363,9 @@ async fn sequence(pool: PgPool, busy: Duration, placed: Arc<watch::Sender<i64>>)
     }
 }
 
-fn raise(known: &mut i64, position: i64) -> bool {
-    let raised = position > *known;
-    if raised {
-        *known = position;
-    }
-    raised
-}
-
 /// Hears other instances' sequencers. A connection of its own (outside the request pool),
 /// reconnected after an outage; the hub's own polling covers the gap.
-async fn listen(pool: PgPool, placed: Arc<watch::Sender<i64>>) {
+async fn listen(pool: PgPool, placed: Arc<watch::Sender<Placed>>) {
     let own = PgPoolOptions::new()
         .max_connections(1)
         .connect_lazy_with((*pool.connect_options()).clone());
@@ -369,7 +387,7 @@ async fn listen(pool: PgPool, placed: Arc<watch::Sender<i64>>) {
             match listener.recv().await {
                 Ok(notification) => {
                     if let Ok(position) = notification.payload().parse::<i64>() {
-                        placed.send_if_modified(|known| raise(known, position));
+                        placed.send_if_modified(|known| known.raise(position, None));
                     }
                 }
                 Err(error) => {
@@ -382,12 +400,16 @@ async fn listen(pool: PgPool, placed: Arc<watch::Sender<i64>>) {
 }
 
 /// Reads what was placed since it last looked, once for all subscribers, and hands it out.
-async fn publish(hub: Arc<Hub>, mut placed: watch::Receiver<i64>) {
+async fn publish(hub: Arc<Hub>, mut placed: watch::Receiver<Placed>) {
     loop {
-        let target = *placed.borrow_and_update();
+        let Placed {
+            last_position: target,
+            mut batch,
+        } = placed.borrow_and_update().clone();
         let target = if target > hub.position.load(Ordering::Acquire) {
             target
         } else {
+            batch = None;
             // Not told of anything new: look at the feed's end now and then anyway.
             match tokio::time::timeout(HUB_POLL, placed.changed()).await {
                 Ok(Ok(())) => continue,
@@ -398,18 +420,33 @@ async fn publish(hub: Arc<Hub>, mut placed: watch::Receiver<i64>) {
                 },
             }
         };
-        if let Err(error) = catch_up_hub(&hub, target).await {
+        if let Err(error) = catch_up_hub(&hub, target, batch).await {
             tracing::warn!(%error, "could not read the feed for live subscribers");
             tokio::time::sleep(HUB_POLL).await;
         }
     }
 }
 
-async fn catch_up_hub(hub: &Hub, target: i64) -> Result<(), db::DbError> {
+/// Hands out the events up to `target`: `batch` as it is when it is exactly what follows
+/// the hub's position (this instance cut it), else read from the database.
+async fn catch_up_hub(
+    hub: &Hub,
+    target: i64,
+    batch: Option<Arc<[Event]>>,
+) -> Result<(), db::DbError> {
     let mut position = hub.position.load(Ordering::Acquire);
     if position < 0 || hub.published.receiver_count() == 0 {
         // Nobody to tell (or just started): a subscriber catches up from the database on
         // its own, from its own cursor, up to where the hub goes on.
+        hub.position.store(target, Ordering::Release);
+        return Ok(());
+    }
+    if let Some(batch) = batch.filter(|batch| {
+        batch.first().map(|first| first.position) == Some(position + 1)
+            && batch.last().map(|last| last.position) == Some(target)
+    }) {
+        // No receivers left is no error: the next call skips ahead.
+        let _ = hub.published.send(batch);
         hub.position.store(target, Ordering::Release);
         return Ok(());
     }

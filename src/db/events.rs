@@ -188,13 +188,13 @@ pub async fn ends(pool: &PgPool) -> DbResult<FeedEnds> {
     })
 }
 
-/// Cuts a batch of what committed since the last one; the feed's last position, or `None`
-/// when another instance's sequencer is at it.
-pub async fn sequence(pool: &PgPool) -> DbResult<Option<i64>> {
-    let newest = sqlx::query_scalar("SELECT events_sequence()")
-        .fetch_one(pool)
+/// Cuts a batch of what committed since the last one and answers its events, oldest first;
+/// none when nothing did, or another instance's sequencer is at it.
+pub async fn sequence(pool: &PgPool) -> DbResult<Vec<Event>> {
+    let rows = sqlx::query("SELECT * FROM events_sequence()")
+        .fetch_all(pool)
         .await?;
-    Ok(newest)
+    rows.iter().map(|row| Ok(event_from(row)?)).collect()
 }
 
 /// For each of `keys` that still works (neither revoked nor expired), the projects it may
