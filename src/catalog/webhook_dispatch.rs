@@ -20,11 +20,12 @@ use futures_util::StreamExt;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
+use uuid::Uuid;
 
 use super::webhooks::SecretSeal;
 use crate::config::WebhookSettings;
 use crate::db;
-use crate::domain::event::FeedQuery;
+use crate::domain::event::Event;
 use crate::domain::webhook::{self, WebhookSecret, address_allowed, retry_delay};
 
 /// Events turned into deliveries per webhook per round, and deliveries claimed per round.
@@ -144,44 +145,56 @@ async fn run(pool: PgPool, client: reqwest::Client, settings: WebhookSettings) {
 /// Turns new events into deliveries for every webhook no other instance is at; how many.
 async fn enqueue(pool: &PgPool) -> Result<usize, db::DbError> {
     let mut tx = pool.begin().await?;
-    let subscribers = db::webhooks::lock_subscribers(&mut tx).await?;
+    let mut subscribers = db::webhooks::lock_subscribers(&mut tx).await?;
+    // Webhooks at the same place in the feed (all of them, once caught up) read it once,
+    // together: a round costs a read per cursor, not one per webhook.
+    subscribers.sort_by_key(|subscriber| subscriber.cursor);
     let mut enqueued = 0;
-    for subscriber in subscribers {
-        let query = FeedQuery {
-            project_id: Some(subscriber.project_id),
-            types: Some(
-                subscriber
-                    .events
-                    .iter()
-                    .filter_map(|name| name.parse().ok())
-                    .collect(),
-            ),
-            ..FeedQuery::default()
-        };
-        let page = db::events::of_project(&mut tx, &query, subscriber.cursor, BATCH).await?;
-        let payloads: Vec<String> = page
-            .events
+    for group in subscribers.chunk_by(|a, b| a.cursor == b.cursor) {
+        let projects: Vec<Uuid> = group.iter().map(|s| s.project_id).collect();
+        let types: Vec<&str> = group
             .iter()
-            .map(|event| serde_json::to_string(event).expect("an event serializes"))
+            .flat_map(|s| s.events.iter().map(String::as_str))
             .collect();
-        db::webhooks::enqueue(
-            &mut tx,
-            subscriber.webhook_id,
-            &page.events.iter().map(|e| e.position).collect::<Vec<_>>(),
-            &page
+        let page =
+            db::events::of_projects(&mut tx, &projects, &types, group[0].cursor, BATCH).await?;
+        for subscriber in group {
+            let events: Vec<&Event> = page
                 .events
                 .iter()
-                .map(|e| e.event_type.as_str())
-                .collect::<Vec<_>>(),
-            &page.events.iter().map(|e| e.data_id).collect::<Vec<_>>(),
-            &payloads,
-            page.read_through,
-        )
-        .await?;
-        enqueued += page.events.len();
+                .filter(|event| wanted_by(subscriber, event))
+                .collect();
+            let payloads: Vec<String> = events
+                .iter()
+                .map(|event| serde_json::to_string(event).expect("an event serializes"))
+                .collect();
+            db::webhooks::enqueue(
+                &mut tx,
+                subscriber.webhook_id,
+                &events.iter().map(|e| e.position).collect::<Vec<_>>(),
+                &events
+                    .iter()
+                    .map(|e| e.event_type.as_str())
+                    .collect::<Vec<_>>(),
+                &events.iter().map(|e| e.data_id).collect::<Vec<_>>(),
+                &payloads,
+                page.read_through,
+            )
+            .await?;
+            enqueued += events.len();
+        }
     }
     tx.commit().await?;
     Ok(enqueued)
+}
+
+/// Whether `event` is one `subscriber`'s webhook is sent.
+fn wanted_by(subscriber: &db::webhooks::Subscriber, event: &Event) -> bool {
+    event.project_id == subscriber.project_id
+        && subscriber
+            .events
+            .iter()
+            .any(|name| name == event.event_type.as_str())
 }
 
 /// Attempts the due deliveries this instance could claim; how many.

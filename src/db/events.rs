@@ -83,29 +83,29 @@ pub async fn page(
     page_of(&rows, after, limit)
 }
 
-/// A project's events after `after` (within one window) of the types `query` asks for,
-/// whoever may read them: what a webhook of the project is sent. With the feed's ends from
-/// the same snapshot.
-pub async fn of_project(
+/// The events after `after` (within one window) of any of `projects`, of any of `types`,
+/// whoever may read them: what those projects' webhooks are sent, read once for all of
+/// them. With the feed's ends from the same snapshot.
+pub async fn of_projects(
     conn: &mut PgConnection,
-    query: &FeedQuery,
+    projects: &[Uuid],
+    types: &[&str],
     after: i64,
     limit: usize,
 ) -> DbResult<Page> {
-    const OF_PROJECT: &str = "SELECT f.last_position, f.pruned_through, w.upto, e.*
+    const OF_PROJECTS: &str = "SELECT f.last_position, f.pruned_through, w.upto, e.*
          FROM event_feed AS f
          CROSS JOIN LATERAL (SELECT least(f.last_position, $1 + $5) AS upto) AS w
          LEFT JOIN LATERAL (
              SELECT e.* FROM feed_window($1, w.upto) AS e
-             WHERE e.project_id = $2 AND e.type = ANY($3)
+             WHERE e.project_id = ANY($2) AND e.type = ANY($3)
              ORDER BY e.position
              LIMIT $4
          ) AS e ON true
          ORDER BY e.position";
-    let types: Vec<&str> = query.types.iter().flatten().map(|t| t.as_str()).collect();
-    let rows = sqlx::query(OF_PROJECT)
+    let rows = sqlx::query(OF_PROJECTS)
         .bind(after)
-        .bind(query.project_id)
+        .bind(projects)
         .bind(types)
         .bind(limit_as_i64(limit))
         .bind(WINDOW.max(limit_as_i64(limit)))

@@ -214,6 +214,69 @@ fn base64_decode(text: &str) -> Vec<u8> {
 }
 
 #[tokio::test]
+async fn several_webhooks_are_each_sent_exactly_their_projects_events_of_their_types() {
+    let app = spawn_app_with(quick_webhooks).await;
+    let personal = personal_project(&app).await;
+    let (status, other) = send(
+        app.request(Method::POST, "/projects")
+            .json(&json!({"name": "Other"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let other = other["project_id"].as_str().unwrap().to_owned();
+    let (created, updated, both) = (Receiver::start(0), Receiver::start(0), Receiver::start(0));
+    create_webhook(&app, &personal, &created.url, json!(["entry.created"])).await;
+    create_webhook(&app, &personal, &updated.url, json!(["entry.updated"])).await;
+    create_webhook(
+        &app,
+        &other,
+        &both.url,
+        json!(["entry.created", "entry.updated"]),
+    )
+    .await;
+
+    for project in [&personal, &other] {
+        let id = app.create_entry_id(json!({"project_id": project})).await;
+        send(app.patch_json(
+            &format!("/data_entries/{id}"),
+            &json!({"metadata": {"n": 1}}),
+        ))
+        .await;
+    }
+    let told = |received: Vec<(String, Value, String, String, String)>| -> Vec<(String, String)> {
+        received
+            .iter()
+            .map(|(_, body, ..)| {
+                (
+                    body["project_id"].as_str().unwrap().to_owned(),
+                    body["type"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        told(created.wait_for(1).await),
+        [(personal.clone(), "entry.created".to_owned())]
+    );
+    assert_eq!(
+        told(updated.wait_for(1).await),
+        [(personal.clone(), "entry.updated".to_owned())]
+    );
+    assert_eq!(
+        told(both.wait_for(2).await),
+        [
+            (other.clone(), "entry.created".to_owned()),
+            (other.clone(), "entry.updated".to_owned())
+        ]
+    );
+    // Nothing more arrives for any of them.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (receiver, count) in [(&created, 1), (&updated, 1), (&both, 2)] {
+        assert_eq!(receiver.received.lock().unwrap().requests.len(), count);
+    }
+}
+
+#[tokio::test]
 async fn a_webhook_to_a_private_address_or_plain_http_is_refused_by_default() {
     let app = spawn_app().await;
     let project = personal_project(&app).await;
