@@ -248,10 +248,13 @@ impl Hub {
         receiver
     }
 
-    /// Hands `answer` to the subscribers of `key`, unless a newer one has been.
-    fn tell_access(&self, key: Uuid, answer: KeyAccess) {
-        if let Some(sender) = self.access().get(&key) {
-            offer(sender, answer);
+    /// Hands each answer to the subscribers of its key, unless a newer one has been.
+    fn tell_access(&self, answers: impl IntoIterator<Item = (Uuid, KeyAccess)>) {
+        let access = self.access();
+        for (key, answer) in answers {
+            if let Some(sender) = access.get(&key) {
+                offer(sender, answer);
+            }
         }
     }
 }
@@ -287,11 +290,10 @@ async fn recheck_access(hub: Arc<Hub>) {
         }
         let asked_at = Instant::now();
         match db::events::readable_projects(&hub.pool, &keys).await {
-            Ok(mut readable) => {
-                for key in keys {
-                    hub.tell_access(key, KeyAccess::answered(asked_at, readable.remove(&key)));
-                }
-            }
+            Ok(mut readable) => hub.tell_access(keys.into_iter().map(|key| {
+                let answer = KeyAccess::answered(asked_at, readable.remove(&key));
+                (key, answer)
+            })),
             // Streams go on: nothing about access can change while the database is away.
             Err(error) => {
                 tracing::warn!(%error, "could not recheck what live subscribers may read")
@@ -427,8 +429,8 @@ async fn publish(hub: Arc<Hub>, mut placed: watch::Receiver<Placed>) {
     }
 }
 
-/// Hands out the events up to `target`: `batch` as it is when it is exactly what follows
-/// the hub's position (this instance cut it), else read from the database.
+/// Hands out the events up to `target`: `batch` (which ends there) as it is when it starts
+/// right after the hub's position (this instance cut it), else read from the database.
 async fn catch_up_hub(
     hub: &Hub,
     target: i64,
@@ -441,10 +443,9 @@ async fn catch_up_hub(
         hub.position.store(target, Ordering::Release);
         return Ok(());
     }
-    if let Some(batch) = batch.filter(|batch| {
-        batch.first().map(|first| first.position) == Some(position + 1)
-            && batch.last().map(|last| last.position) == Some(target)
-    }) {
+    if let Some(batch) =
+        batch.filter(|batch| batch.first().map(|first| first.position) == Some(position + 1))
+    {
         // No receivers left is no error: the next call skips ahead.
         let _ = hub.published.send(batch);
         hub.position.store(target, Ordering::Release);
@@ -582,7 +583,7 @@ impl Subscription {
         let answer = KeyAccess::ask(&self.hub.pool, key)
             .await
             .map_err(|_| End::Closed)?;
-        self.hub.tell_access(key, answer.clone());
+        self.hub.tell_access([(key, answer.clone())]);
         self.keep_reading(answer.projects)
     }
 

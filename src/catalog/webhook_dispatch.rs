@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::webhooks::SecretSeal;
 use crate::config::WebhookSettings;
 use crate::db;
-use crate::domain::event::Event;
+use crate::domain::event::{Event, FeedQuery};
 use crate::domain::webhook::{self, WebhookSecret, address_allowed, retry_delay};
 
 /// Events turned into deliveries per webhook per round, and deliveries claimed per round.
@@ -159,10 +159,11 @@ async fn enqueue(pool: &PgPool) -> Result<usize, db::DbError> {
         let page =
             db::events::of_projects(&mut tx, &projects, &types, group[0].cursor, BATCH).await?;
         for subscriber in group {
+            let wanted = feed_query(subscriber);
             let events: Vec<&Event> = page
                 .events
                 .iter()
-                .filter(|event| wanted_by(subscriber, event))
+                .filter(|event| wanted.wants(event))
                 .collect();
             let payloads: Vec<String> = events
                 .iter()
@@ -188,13 +189,19 @@ async fn enqueue(pool: &PgPool) -> Result<usize, db::DbError> {
     Ok(enqueued)
 }
 
-/// Whether `event` is one `subscriber`'s webhook is sent.
-fn wanted_by(subscriber: &db::webhooks::Subscriber, event: &Event) -> bool {
-    event.project_id == subscriber.project_id
-        && subscriber
-            .events
-            .iter()
-            .any(|name| name == event.event_type.as_str())
+/// The events `subscriber`'s webhook is sent: its project's, of the types it asked for.
+fn feed_query(subscriber: &db::webhooks::Subscriber) -> FeedQuery {
+    FeedQuery {
+        project_id: Some(subscriber.project_id),
+        types: Some(
+            subscriber
+                .events
+                .iter()
+                .filter_map(|name| name.parse().ok())
+                .collect(),
+        ),
+        ..FeedQuery::default()
+    }
 }
 
 /// Attempts the due deliveries this instance could claim; how many.
