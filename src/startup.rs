@@ -29,6 +29,10 @@ use crate::{cors, rate_limit, request_timeout, routes, telemetry};
 
 /// How often one key's `last_used_at` is written, at most.
 const KEY_USAGE_INTERVAL: Duration = Duration::from_secs(60);
+/// Connections of the background work (the feed's sequencer and hub, webhook delivery,
+/// pruning), besides `database.max_connections`: it never waits for a request's connection,
+/// and a request never waits for a connection it holds across its round trips.
+const BACKGROUND_CONNECTIONS: u32 = 2;
 
 /// Everything a handler needs besides the request.
 pub struct AppState {
@@ -103,6 +107,8 @@ pub struct Application {
     dispatcher: Dispatcher,
     /// Stops with the application (when this is dropped).
     maintenance: Maintenance,
+    /// The background work's connections, closed when it has stopped.
+    background: PgPool,
     in_flight: web::Data<InFlight>,
     shutdown_timeout: Duration,
 }
@@ -128,14 +134,20 @@ impl Application {
             settings.database.entry_read_statements,
             metrics.entry_read_batch_size(),
         );
+        let background = crate::db::pool(
+            (*pool.connect_options()).clone(),
+            BACKGROUND_CONNECTIONS,
+            pool.options().get_acquire_timeout(),
+        );
         let maintenance = Maintenance::start(
-            pool.clone(),
+            background.clone(),
             Duration::from_secs(settings.writes.idempotency_ttl_seconds),
             settings.events.retention(),
         );
-        let dispatcher = Dispatcher::start(pool.clone(), settings.webhooks.clone())?;
+        let dispatcher = Dispatcher::start(background.clone(), settings.webhooks.clone())?;
         let feed = Arc::new(Feed::start(
             pool.clone(),
+            background.clone(),
             FeedSettings {
                 sequence_interval: Duration::from_millis(settings.events.sequence_interval_ms),
                 // A subscription notices a revoked key as soon as a request would.
@@ -202,6 +214,7 @@ impl Application {
             feed,
             dispatcher,
             maintenance,
+            background,
             in_flight,
             shutdown_timeout: Duration::from_secs(settings.server.shutdown_timeout_seconds),
         })
@@ -223,8 +236,6 @@ impl Application {
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let server = tokio::spawn(self.server);
-        let _maintenance = self.maintenance; // stopped when the server has stopped
-        let _dispatcher = self.dispatcher;
         let signal = shutdown::signalled().await?;
         self.feed.close();
         tracing::info!(
@@ -233,6 +244,9 @@ impl Application {
             "shutting down: no new connections; finishing the requests in flight"
         );
         shutdown::drain(&handle, &self.in_flight, self.shutdown_timeout).await;
-        server.await.map_err(std::io::Error::other)?
+        let stopped = server.await.map_err(std::io::Error::other)?;
+        drop((self.maintenance, self.dispatcher));
+        self.background.close().await;
+        stopped
     }
 }

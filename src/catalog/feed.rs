@@ -57,7 +57,11 @@ pub struct Feed {
 }
 
 struct Hub {
+    /// For what subscribers ask on behalf of their callers, like requests do.
     pool: PgPool,
+    /// For the hub's own work (reading new events, rechecking access): never a request's
+    /// connection.
+    background: PgPool,
     /// New events, a batch per read: a subscriber wakes once per batch, not per event.
     published: broadcast::Sender<Arc<[Event]>>,
     /// The newest position the hub has handed out (or skipped, with nobody listening).
@@ -117,10 +121,13 @@ impl KeyAccess {
 }
 
 impl Feed {
-    pub fn start(pool: PgPool, settings: FeedSettings) -> Self {
+    /// `pool` serves callers (pages, a subscription's catch-up); `background` the feed's own
+    /// tasks.
+    pub fn start(pool: PgPool, background: PgPool, settings: FeedSettings) -> Self {
         let (placed, placed_rx) = watch::channel(Placed::default());
         let hub = Arc::new(Hub {
-            pool: pool.clone(),
+            pool,
+            background: background.clone(),
             published: broadcast::channel(HUB_CAPACITY).0,
             position: AtomicI64::new(-1),
             closed: watch::channel(false).0,
@@ -130,20 +137,24 @@ impl Feed {
         let placed = Arc::new(placed);
         let tasks = vec![
             tokio::spawn(sequence(
-                pool.clone(),
+                background.clone(),
                 settings.sequence_interval,
                 placed.clone(),
             )),
-            tokio::spawn(listen(pool, placed.clone())),
+            tokio::spawn(listen(background, placed.clone())),
             tokio::spawn(publish(hub.clone(), placed_rx)),
             tokio::spawn(recheck_access(hub.clone())),
         ];
         Self { hub, tasks }
     }
 
-    /// Ends every subscription (at shutdown, so no stream holds the server open).
+    /// Ends every subscription (at shutdown, so no stream holds the server open) and stops
+    /// the feed's tasks.
     pub fn close(&self) {
         self.hub.closed.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
     }
 
     /// One page of events for `principal`: those after `query.after` (the oldest kept when
@@ -289,7 +300,7 @@ async fn recheck_access(hub: Arc<Hub>) {
             continue;
         }
         let asked_at = Instant::now();
-        match db::events::readable_projects(&hub.pool, &keys).await {
+        match db::events::readable_projects(&hub.background, &keys).await {
             Ok(mut readable) => hub.tell_access(keys.into_iter().map(|key| {
                 let answer = KeyAccess::answered(asked_at, readable.remove(&key));
                 (key, answer)
@@ -305,9 +316,6 @@ async fn recheck_access(hub: Arc<Hub>) {
 impl Drop for Feed {
     fn drop(&mut self) {
         self.close();
-        for task in &self.tasks {
-            task.abort();
-        }
     }
 }
 
@@ -416,7 +424,7 @@ async fn publish(hub: Arc<Hub>, mut placed: watch::Receiver<Placed>) {
             match tokio::time::timeout(HUB_POLL, placed.changed()).await {
                 Ok(Ok(())) => continue,
                 Ok(Err(_)) => return,
-                Err(_) => match db::events::ends(&hub.pool).await {
+                Err(_) => match db::events::ends(&hub.background).await {
                     Ok(ends) => ends.last_position,
                     Err(_) => continue,
                 },
@@ -452,7 +460,7 @@ async fn catch_up_hub(
         return Ok(());
     }
     while position < target {
-        let events = db::events::newer(&hub.pool, position, BATCH).await?;
+        let events = db::events::newer(&hub.background, position, BATCH).await?;
         let Some(last) = events.last() else { break };
         position = last.position;
         // No receivers left is no error: the next call skips ahead.
