@@ -63,7 +63,7 @@ struct Hub {
     /// connection.
     background: PgPool,
     /// New events, a batch per read: a subscriber wakes once per batch, not per event.
-    published: broadcast::Sender<Arc<[Event]>>,
+    published: broadcast::Sender<Arc<Published>>,
     /// The newest position the hub has handed out (or skipped, with nobody listening).
     position: AtomicI64,
     /// Set when the instance shuts down: subscriptions end.
@@ -93,6 +93,44 @@ impl Placed {
             };
         }
         raised
+    }
+}
+
+/// A batch of new events as the hub hands it out, with each project's events found once for
+/// all subscribers: one that follows a project looks at that project's events only, so a
+/// batch costs the idle subscribers of a quiet project next to nothing however busy the
+/// rest of the catalogue is.
+struct Published {
+    events: Arc<[Event]>,
+    /// Indices into `events`, per project, in feed order.
+    by_project: HashMap<Uuid, Vec<usize>>,
+}
+
+impl Published {
+    fn new(events: Arc<[Event]>) -> Self {
+        let mut by_project: HashMap<Uuid, Vec<usize>> = HashMap::new();
+        for (index, event) in events.iter().enumerate() {
+            by_project.entry(event.project_id).or_default().push(index);
+        }
+        Self { events, by_project }
+    }
+
+    /// The events of `project`, or all of them.
+    fn of(&self, project: Option<Uuid>) -> Box<dyn Iterator<Item = &Event> + Send + '_> {
+        match project {
+            Some(project) => Box::new(
+                self.by_project
+                    .get(&project)
+                    .into_iter()
+                    .flatten()
+                    .map(|&index| &self.events[index]),
+            ),
+            None => Box::new(self.events.iter()),
+        }
+    }
+
+    fn last_position(&self) -> Option<i64> {
+        self.events.last().map(|last| last.position)
     }
 }
 
@@ -455,7 +493,7 @@ async fn catch_up_hub(
         batch.filter(|batch| batch.first().map(|first| first.position) == Some(position + 1))
     {
         // No receivers left is no error: the next call skips ahead.
-        let _ = hub.published.send(batch);
+        let _ = hub.published.send(Arc::new(Published::new(batch)));
         hub.position.store(target, Ordering::Release);
         return Ok(());
     }
@@ -464,7 +502,7 @@ async fn catch_up_hub(
         let Some(last) = events.last() else { break };
         position = last.position;
         // No receivers left is no error: the next call skips ahead.
-        let _ = hub.published.send(events.into());
+        let _ = hub.published.send(Arc::new(Published::new(events.into())));
         hub.position.store(position, Ordering::Release);
     }
     hub.position.fetch_max(target, Ordering::AcqRel);
@@ -498,7 +536,7 @@ enum End {
 }
 
 impl Subscription {
-    async fn run(mut self, mut live: broadcast::Receiver<Arc<[Event]>>) {
+    async fn run(mut self, mut live: broadcast::Receiver<Arc<Published>>) {
         let ended = loop {
             if let Err(end) = self.catch_up().await {
                 break end;
@@ -539,7 +577,7 @@ impl Subscription {
 
     /// Passes on the hub's events until the hub has dropped some for being too far ahead
     /// (`Ok`), or the subscription ends.
-    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<[Event]>>) -> Result<(), End> {
+    async fn follow(&mut self, live: &mut broadcast::Receiver<Arc<Published>>) -> Result<(), End> {
         let closed = until_closed(self.hub.closed.subscribe());
         tokio::pin!(closed);
         loop {
@@ -555,8 +593,13 @@ impl Subscription {
                 },
                 received = live.recv() => match received {
                     Ok(batch) => {
-                        for event in batch.iter() {
+                        // A subscriber of one project passes over the rest unseen: what
+                        // it may learn there (a member change) is not about what it follows.
+                        for event in batch.of(self.query.project_id) {
                             self.pass_on(event).await?;
+                        }
+                        if let Some(last) = batch.last_position() {
+                            self.after = self.after.max(last);
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => return Ok(()),
