@@ -463,6 +463,48 @@ async fn a_viewer_of_one_project_never_sees_another_projects_events() {
 }
 
 #[tokio::test]
+async fn a_stream_of_one_project_gets_its_events_from_busy_batches_and_ends_when_removed_from_it() {
+    let app = spawn_app().await;
+    let shared = create_project(&app, "Shared").await;
+    let busy = create_project(&app, "Busy").await;
+    set_role(&app, &shared, "carol", "viewer").await;
+    set_role(&app, &busy, "carol", "viewer").await;
+    let carol = app.key_for("carol", &[Scope::Read]).await;
+    // Only creates: the member change that ends it is noticed all the same.
+    let query = format!("?project_id={shared}&type=entry.created");
+    let mut stream = EventStream::open(&app, &carol, &query, None).await;
+
+    // Writes to both projects at once land in the same batches.
+    let mut expected = Vec::new();
+    for round in 0..5 {
+        let (ours, _, _) = tokio::join!(
+            app.create_entry_id(json!({"project_id": shared, "raw_name": format!("s{round}.mp4")})),
+            app.create_entry_id(json!({"project_id": busy, "raw_name": format!("b{round}.mp4")})),
+            app.create_entry_id(json!({"project_id": busy, "raw_name": format!("c{round}.mp4")})),
+        );
+        expected.push(ours);
+    }
+    let mut received = Vec::new();
+    for _ in 0..expected.len() {
+        let event = stream.next_event(Duration::from_secs(10)).await;
+        assert_eq!(event["project_id"], shared.as_str(), "{event}");
+        received.push(event["data_id"].as_str().unwrap().to_owned());
+    }
+    received.sort();
+    expected.sort();
+    assert_eq!(received, expected);
+    assert!(stream.drain(Duration::from_millis(500)).await.is_empty());
+
+    let (status, _) =
+        send(app.request(Method::DELETE, &format!("/projects/{shared}/members/carol"))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(
+        stream.ends_within(Duration::from_secs(8)).await,
+        "removal from the project it follows ends the stream"
+    );
+}
+
+#[tokio::test]
 async fn removal_from_the_project_or_a_revoked_key_ends_the_stream() {
     let app = spawn_app().await;
     let shared = create_project(&app, "Shared").await;
