@@ -134,11 +134,7 @@ impl Application {
             settings.database.entry_read_statements,
             metrics.entry_read_batch_size(),
         );
-        let background = crate::db::pool(
-            (*pool.connect_options()).clone(),
-            BACKGROUND_CONNECTIONS,
-            pool.options().get_acquire_timeout(),
-        );
+        let background = crate::db::pool_beside(&pool, BACKGROUND_CONNECTIONS);
         let maintenance = Maintenance::start(
             background.clone(),
             Duration::from_secs(settings.writes.idempotency_ttl_seconds),

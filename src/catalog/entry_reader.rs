@@ -45,11 +45,7 @@ impl EntryReader {
     /// Each statement's number of reads goes into `batch_sizes`. It stops when the last
     /// `EntryReader` is dropped.
     pub fn start(pool: &PgPool, connections: u32, batch_sizes: Histogram) -> Self {
-        let own_pool = db::pool(
-            (*pool.connect_options()).clone(),
-            connections,
-            pool.options().get_acquire_timeout(),
-        );
+        let own_pool = db::pool_beside(pool, connections);
         let (lookups, pending) = mpsc::unbounded_channel();
         tokio::spawn(dispatch(own_pool, pending, batch_sizes));
         Self { lookups }

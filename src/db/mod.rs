@@ -118,6 +118,16 @@ pub fn pool(options: PgConnectOptions, max_connections: u32, acquire_timeout: Du
         .connect_lazy_with(options)
 }
 
+/// A pool of `connections` of its own on `pool`'s database, with its settings: for work that
+/// must neither wait for the request pool's connections nor hold one.
+pub fn pool_beside(pool: &PgPool, connections: u32) -> PgPool {
+    self::pool(
+        (*pool.connect_options()).clone(),
+        connections,
+        pool.options().get_acquire_timeout(),
+    )
+}
+
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     let mut connection = pool.acquire().await?;
     // A migration may rightly run longer than the service's statement_timeout.
